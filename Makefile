@@ -1,0 +1,51 @@
+# Two commands a learner needs:  make lab   and   make test
+# Both create .venv on first use (pinned versions) and skip the install afterwards.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.course-installed
+NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env
+# Keep BLAS/torch from oversubscribing a small CPU.
+export OMP_NUM_THREADS ?= 2
+export MPLBACKEND ?= Agg
+
+.PHONY: setup lab test unit nbval outputs pretrain bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; ok = (3, 10) <= sys.version_info[:2] <= (3, 12); print("" if ok else "error: the course needs Python 3.10-3.12 but PYTHON=$(PYTHON) is %d.%d; run: make PYTHON=python3.11 ..." % sys.version_info[:2]); sys.exit(not ok)' \
+	  || { echo "error: no usable '$(PYTHON)'; install Python 3.11 with venv (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV); install python3-venv"; exit 1; }
+	@echo "Installing the pinned course environment into $(VENV) (first time only, ~2 min, ~6 GB)..."
+	$(PY) -m pip install --quiet --upgrade "pip>=24" \
+	  && $(PY) -m pip install --quiet -c constraints.txt -e . \
+	  || { echo "error: pip install failed (see above); check network access to PyPI, then rerun"; exit 1; }
+	@$(PY) -c 'import torch, torchvision, fastai, torchvision.ops; print("torch", torch.__version__, "| torchvision", torchvision.__version__, "| fastai", fastai.__version__)' \
+	  || { echo "error: torch/torchvision do not import together; see README > Troubleshooting"; exit 1; }
+	@touch $(STAMP)
+
+lab: setup
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --notebook-dir=notebooks
+
+unit: setup
+	$(PY) -m pytest -q tests
+
+nbval: setup
+	$(PY) -m pytest -q $(NBVAL) notebooks
+
+test: unit nbval
+
+# Re-execute every lesson top to bottom and store the outputs nbval compares against.
+outputs: setup
+	$(PY) scripts/run_notebooks.py --inplace notebooks/*.ipynb
+
+pretrain: setup
+	$(PY) -m course_utils.pretrain
+
+bench: setup
+	$(PY) scripts/benchmark.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info test-artifacts
