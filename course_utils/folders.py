@@ -1,0 +1,169 @@
+"""Bring your own data: a folder laid out as ``root/<class_name>/<image files>``.
+
+``validate_image_folder`` finds layout mistakes and broken images before fastai does, each with
+one message that says what is wrong and how to fix it; ``folder_dls`` turns the folder into
+fastai ``DataLoaders``, optionally with only ``k`` training images per class.
+"""
+import random
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+from fastai.data.block import CategoryBlock, DataBlock
+from fastai.data.transforms import RandomSplitter, get_image_files, image_extensions, parent_label
+from fastai.vision.augment import Resize
+from fastai.vision.data import ImageBlock
+from PIL import Image
+
+LAYOUT = "root/<class_name>/<image files>"
+MAX_NAMED = 5
+
+
+def _names(paths, root):
+    """Up to MAX_NAMED paths relative to ``root``, as one readable string."""
+    shown = ", ".join(str(Path(p).relative_to(root)) for p in paths[:MAX_NAMED])
+    return shown + (", ..." if len(paths) > MAX_NAMED else "")
+
+
+def _class_dirs(root):
+    """The non-hidden subfolders of ``root``, sorted by name."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _check_is_folder(root):
+    if not root.exists():
+        raise FileNotFoundError(f"image folder {root} does not exist: check the path (it must be laid out as {LAYOUT})")
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is a file, not a folder: pass the folder laid out as {LAYOUT}")
+
+
+def _check_layout(root, class_dirs):
+    """No class folders, images outside class folders, or images nested one level too deep."""
+    loose = list(get_image_files(root, recurse=False))
+    if not class_dirs:
+        found = f" (it holds {len(loose)} images directly)" if loose else ""
+        raise ValueError(f"{root} has no class subfolders{found}: put each class's images in its own "
+                         f"subfolder, laid out as {LAYOUT}")
+    if loose:
+        raise ValueError(f"{len(loose)} images sit directly in {root}, outside any class folder "
+                         f"({_names(loose, root)}): move them into a class subfolder or out of {root}")
+    for d in class_dirs:
+        nested = sorted(set(get_image_files(d)) - set(get_image_files(d, recurse=False)))
+        if nested:
+            raise ValueError(f"class folder '{d.name}' has images in subfolders ({_names(nested, root)}): the layout "
+                             f"must be {LAYOUT}; if its subfolders are the classes, pass {d} instead")
+
+
+def _check_counts(root, counts):
+    if sum(counts.values()) == 0:
+        raise ValueError(f"{root} holds no image files (looked for extensions such as .jpg, .png): "
+                         f"add images laid out as {LAYOUT}")
+    empty = [c for c, n in counts.items() if n == 0]
+    if empty:
+        raise ValueError(f"class folder(s) {', '.join(repr(c) for c in empty)} in {root} have no images: "
+                         "add images or remove the folder(s)")
+    if len(counts) < 2:
+        raise ValueError(f"{root} has only one class ({next(iter(counts))!r}); classification needs at least "
+                         f"two classes: add another class subfolder")
+
+
+def _is_readable(path):
+    try:
+        with Image.open(path) as img:
+            img.verify()
+        return True
+    except Exception:
+        return False
+
+
+def _check_images_open(root, files):
+    bad = [f for f in files if not _is_readable(f)]
+    if bad:
+        raise ValueError(f"{len(bad)} image file(s) in {root} cannot be opened by PIL ({_names(bad, root)}): "
+                         "delete or replace them (or re-save them as .jpg/.png)")
+
+
+def validate_image_folder(path):
+    """Check ``path`` is a usable image-classification folder; return its classes and counts.
+
+    Returns ``{"classes": [...], "counts": {class: n}, "n_images": N}``. Hidden files and
+    folders are ignored. Raises FileNotFoundError or ValueError with one message saying what to fix.
+    """
+    root = Path(path).expanduser()
+    _check_is_folder(root)
+    class_dirs = _class_dirs(root)
+    _check_layout(root, class_dirs)
+    files = {d.name: list(get_image_files(d, recurse=False)) for d in class_dirs}
+    counts = {c: len(fs) for c, fs in files.items()}
+    _check_counts(root, counts)
+    _check_images_open(root, sorted(f for fs in files.values() for f in fs))
+    return {"classes": sorted(counts), "counts": counts, "n_images": sum(counts.values())}
+
+
+def _is_whole_number(k):
+    return isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+
+
+def check_k(k, smallest, smallest_label):
+    """Raise a ValueError saying the allowed range unless ``1 <= k <= smallest``."""
+    if not _is_whole_number(k) or not 1 <= k <= smallest:
+        raise ValueError(f"k must be a whole number with 1 <= k <= {smallest} (the smallest class in the training "
+                         f"split, {smallest_label!r}, has {smallest} images), got {k!r}")
+    return int(k)
+
+
+def keep_k_per_class(train_idx, labels, k, seed):
+    """``k`` indices of each label from ``train_idx`` (parallel to ``labels``), drawn reproducibly from ``seed``."""
+    by_label = defaultdict(list)
+    for i, y in zip(train_idx, labels):
+        by_label[y].append(i)
+    smallest_label = min(sorted(by_label), key=lambda y: len(by_label[y]))
+    k = check_k(k, len(by_label[smallest_label]), smallest_label)
+    rng = random.Random(seed)
+    return sorted(i for y in sorted(by_label) for i in rng.sample(sorted(by_label[y]), k))
+
+
+def _check_every_class_trains(labels, train_labels):
+    missing = sorted(set(labels) - set(train_labels))
+    if missing:
+        raise ValueError(f"class(es) {', '.join(map(repr, missing))} got no training images from the random "
+                         "split: add images to them or lower valid_pct")
+
+
+def make_splitter(valid_pct, split_seed, label_func, k=None, k_seed=0):
+    """A fastai splitter: ``RandomSplitter(valid_pct, split_seed)``, then ``k`` training items per label.
+
+    Items are split in sorted order, so the split depends only on which files exist, not on the
+    order the filesystem lists them. The validation split never changes with ``k``.
+    """
+    random_split = RandomSplitter(valid_pct, seed=split_seed)
+
+    def split(items):
+        order = sorted(range(len(items)), key=lambda i: str(items[i]))
+        train, valid = ([order[j] for j in part] for part in random_split(order))
+        labels = [label_func(items[i]) for i in range(len(items))]
+        train_labels = [labels[i] for i in train]
+        _check_every_class_trains(labels, train_labels)
+        if k is not None:
+            train = keep_k_per_class(train, train_labels, k, k_seed)
+        return train, valid
+    return split
+
+
+def image_dls(source, get_y, splitter, size, bs, item_tfms=None, batch_tfms=None):
+    """``DataLoaders`` for the images under ``source``, labelled by ``get_y``; ``bs`` is clipped to the training set size."""
+    n_train = len(splitter(get_image_files(source))[0])
+    block = DataBlock((ImageBlock, CategoryBlock), get_items=get_image_files, get_y=get_y, splitter=splitter,
+                      item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
+    return block.dataloaders(source, bs=max(1, min(bs, n_train)), num_workers=0)
+
+
+def folder_dls(path, k=None, seed=0, valid_pct=0.2, size=64, bs=16, item_tfms=None, batch_tfms=None):
+    """Validated ``DataLoaders`` for a ``root/<class_name>/<image files>`` folder.
+
+    ``seed`` fixes the random train/validation split and, with ``k``, which ``k`` training images
+    of each class are kept (the validation split is untouched).
+    """
+    validate_image_folder(path)
+    splitter = make_splitter(valid_pct, seed, parent_label, k=k, k_seed=seed)
+    return image_dls(Path(path).expanduser(), parent_label, splitter, size, bs, item_tfms, batch_tfms)
