@@ -13,7 +13,7 @@ from fastai.vision.all import L, model_meta, params
 from torch import nn
 
 from .backbone_arch import BODY_CHILDREN, MiniResNet
-from .config import DATA_DIR
+from . import config
 from .source_data import CHARS
 
 WEIGHTS_FILE = "mini_resnet_chars.pth"
@@ -22,11 +22,11 @@ REBUILD_COMMAND = "make pretrain   (or: python -m course_utils.pretrain)"
 
 
 def weights_path():
-    return DATA_DIR / WEIGHTS_FILE
+    return config.DATA_DIR / WEIGHTS_FILE
 
 
 def card_path():
-    return DATA_DIR / CARD_FILE
+    return config.DATA_DIR / CARD_FILE
 
 
 def sha256_of(path):

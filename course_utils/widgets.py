@@ -1,0 +1,63 @@
+"""Widgets that put a lesson's knob in the learner's hands.
+
+The training itself stays in the notebook: a widget gets a function written there and only
+calls it, shows progress, and keeps every result in a table (nothing is lost on a re-run).
+"""
+import time
+
+import ipywidgets as W
+import pandas as pd
+from IPython.display import display
+
+
+class LabelsPerClassExplorer:
+    """A labels-per-class slider and a Train button; each click runs ``train_fn(k)`` and adds its rows.
+
+    ``train_fn(k)`` returns ``{strategy name: accuracy}``. ``explorer.results`` is a DataFrame
+    of every run so far; ``explorer.run(k)`` does from code what the button does.
+    """
+
+    def __init__(self, train_fn, k_max, k=10, k_min=1):
+        if not callable(train_fn):
+            raise ValueError("train_fn must be a function k -> {strategy: accuracy}")
+        self.train_fn, self.k_min, self.k_max = train_fn, int(k_min), int(k_max)
+        self.slider = W.IntSlider(value=k, min=k_min, max=k_max, description="labels/class",
+                                  continuous_update=False, style={"description_width": "initial"})
+        self.button = W.Button(description="Train", button_style="primary", icon="play")
+        self.status = W.HTML("Pick a number of labels per class, then press Train.")
+        self.out = W.Output()
+        self.rows = []
+        self.button.on_click(lambda _: self.run(self.slider.value))
+        self.box = W.VBox([W.HBox([self.slider, self.button]), self.status, self.out])
+
+    @property
+    def results(self):
+        return pd.DataFrame(self.rows, columns=["labels_per_class", "strategy", "accuracy", "seconds"])
+
+    def run(self, k):
+        """Train at ``k`` labels per class; bad ``k`` gets a message in the widget and a ValueError."""
+        if isinstance(k, bool) or not isinstance(k, int) or not self.k_min <= k <= self.k_max:
+            msg = f"labels per class must be a whole number from {self.k_min} to {self.k_max}, got {k!r}"
+            self.status.value = f"<b style='color:#b00'>{msg}</b>"
+            raise ValueError(msg)
+        self.button.disabled = True
+        self.status.value = f"Training with {k} labels per class..."
+        start = time.time()
+        try:
+            with self.out:
+                accs = self.train_fn(k)
+        except Exception as e:
+            self.status.value = f"<b style='color:#b00'>Run failed: {type(e).__name__}: {e}</b> (earlier results kept)"
+            raise
+        finally:
+            self.button.disabled = False
+        secs = time.time() - start
+        self.rows += [(k, name, round(float(acc), 3), round(secs, 1)) for name, acc in accs.items()]
+        self.status.value = f"Done in {secs:.0f}s: " + ", ".join(f"{n} {a:.3f}" for n, a in accs.items())
+        self.out.clear_output(wait=True)
+        with self.out:
+            display(self.results.pivot_table(index="labels_per_class", columns="strategy", values="accuracy"))
+        return accs
+
+    def _ipython_display_(self):
+        display(self.box)

@@ -1,0 +1,86 @@
+"""Exercise checks accept right answers, reject wrong ones with a reason; widgets keep every result."""
+import pytest
+from fastai.vision.all import accuracy, vision_learner
+
+from course_utils import checks
+from course_utils.backbone import mini_resnet
+from course_utils.digits import digits_dls
+from course_utils.widgets import LabelsPerClassExplorer
+
+
+@pytest.fixture(scope="module")
+def learn():
+    return vision_learner(digits_dls(2, seed=0), mini_resnet, metrics=accuracy)
+
+
+def test_trainable_params(learn, capsys):
+    right = checks.trainable_params(learn.model)
+    total = sum(p.numel() for p in learn.model.parameters())
+    assert checks.check_trainable_params(right, learn)
+    assert not checks.check_trainable_params(total, learn)
+    assert not checks.check_trainable_params(123, learn)
+    assert not checks.check_trainable_params(..., learn)
+    out = capsys.readouterr().out
+    assert "✓" in out and "every parameter" in out and "requires_grad" in out and "not answered yet" in out
+
+
+def test_from_scratch(learn, capsys):
+    body = learn.model[0]
+    assert checks.check_from_scratch(vision_learner(learn.dls, mini_resnet, pretrained=False), body)
+    assert not checks.check_from_scratch(learn, body)            # pretrained weights
+    frozen = vision_learner(learn.dls, mini_resnet, pretrained=False)
+    frozen.freeze()
+    assert not checks.check_from_scratch(frozen, body)           # frozen groups
+    out = capsys.readouterr().out
+    assert "pretrained=False" in out and "frozen" in out
+
+
+def test_mean_spread_check(capsys):
+    vals = [0.8, 0.9, 1.0]
+    assert checks.check_mean_spread((0.9, 0.1), vals)
+    assert not checks.check_mean_spread((0.9, 0.0816), vals)   # population sd
+    assert not checks.check_mean_spread((0.8, 0.1), vals)
+    assert not checks.check_mean_spread("0.9", vals)
+    out = capsys.readouterr().out
+    assert "ddof=1" in out and "mean is off" in out and "pair" in out
+
+
+def test_choice_check(capsys):
+    opts = ["grow", "shrink"]
+    assert checks.check_choice("shrink", "shrink", opts, "because")
+    assert not checks.check_choice("grow", "shrink", opts, "because")
+    assert not checks.check_choice("maybe", "shrink", opts, "because")
+    assert "not one of the options" in capsys.readouterr().out
+
+
+def test_explorer_runs_and_keeps_results():
+    calls = []
+    ex = LabelsPerClassExplorer(lambda k: calls.append(k) or {"a": 0.5, "b": 0.25}, k_max=20, k=5)
+    ex.button.click()
+    ex.run(7)
+    assert calls == [5, 7]
+    assert ex.results["labels_per_class"].tolist() == [5, 5, 7, 7]
+    assert not ex.button.disabled and "Done" in ex.status.value
+
+
+@pytest.mark.parametrize("bad", [0, 21, 2.5, "3", True])
+def test_explorer_refuses_bad_k_and_keeps_earlier_rows(bad):
+    ex = LabelsPerClassExplorer(lambda k: {"a": 1.0}, k_max=20)
+    ex.run(3)
+    with pytest.raises(ValueError, match="whole number from 1 to 20"):
+        ex.run(bad)
+    assert len(ex.results) == 1 and "whole number" in ex.status.value
+
+
+def test_explorer_survives_a_failing_run():
+    def boom(k):
+        raise RuntimeError("training failed")
+    ex = LabelsPerClassExplorer(boom, k_max=5)
+    with pytest.raises(RuntimeError):
+        ex.run(2)
+    assert not ex.button.disabled and "Run failed" in ex.status.value
+
+
+def test_explorer_needs_a_function():
+    with pytest.raises(ValueError, match="train_fn"):
+        LabelsPerClassExplorer("not a function", k_max=5)
