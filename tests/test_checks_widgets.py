@@ -2,7 +2,7 @@
 import pytest
 from fastai.vision.all import accuracy, vision_learner
 
-from course_utils import checks
+from course_utils.checks import basics as checks
 from course_utils.backbone import mini_resnet
 from course_utils.digits import digits_dls
 from course_utils.widgets import LabelsPerClassExplorer
