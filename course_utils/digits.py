@@ -13,6 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from .source_data import IMAGE_SIZE
+from .validate import check_labels_per_class
 
 N_TEST = 500
 SPLIT_SEED = 0
@@ -45,18 +46,9 @@ def max_labels_per_class():
     return int(np.bincount(y[pool]).min())
 
 
-def check_k(k, k_max):
-    """Return ``k`` if it is a whole number in 1..k_max, else raise one ValueError that says so."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise ValueError(f"labels per class must be a whole number between 1 and {k_max}, got {k!r}")
-    if not 1 <= k <= k_max:
-        raise ValueError(f"labels per class must be between 1 and {k_max} (the fewest any class has), got {k}")
-    return int(k)
-
-
 def few_shot_indices(k, seed=0):
     """Indices of ``k`` training images per digit, drawn from the pool by ``seed`` (sorted)."""
-    k = check_k(k, max_labels_per_class())
+    k = check_labels_per_class(k, max_labels_per_class(), "(the fewest any digit has in the pool)")
     _, y = digit_images()
     pool, _ = split_indices()
     rng = np.random.default_rng(seed)

@@ -8,12 +8,13 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
 from fastai.data.block import CategoryBlock, DataBlock
 from fastai.data.transforms import RandomSplitter, get_image_files, image_extensions, parent_label
 from fastai.vision.augment import Resize
 from fastai.vision.data import ImageBlock
 from PIL import Image
+
+from .validate import check_labels_per_class
 
 LAYOUT = "root/<class_name>/<image files>"
 MAX_NAMED = 5
@@ -100,25 +101,14 @@ def validate_image_folder(path):
     return {"classes": sorted(counts), "counts": counts, "n_images": sum(counts.values())}
 
 
-def _is_whole_number(k):
-    return isinstance(k, (int, np.integer)) and not isinstance(k, bool)
-
-
-def check_k(k, smallest, smallest_label):
-    """Raise a ValueError saying the allowed range unless ``1 <= k <= smallest``."""
-    if not _is_whole_number(k) or not 1 <= k <= smallest:
-        raise ValueError(f"k must be a whole number with 1 <= k <= {smallest} (the smallest class in the training "
-                         f"split, {smallest_label!r}, has {smallest} images), got {k!r}")
-    return int(k)
-
-
 def keep_k_per_class(train_idx, labels, k, seed):
     """``k`` indices of each label from ``train_idx`` (parallel to ``labels``), drawn reproducibly from ``seed``."""
     by_label = defaultdict(list)
     for i, y in zip(train_idx, labels):
         by_label[y].append(i)
     smallest_label = min(sorted(by_label), key=lambda y: len(by_label[y]))
-    k = check_k(k, len(by_label[smallest_label]), smallest_label)
+    n = len(by_label[smallest_label])
+    k = check_labels_per_class(k, n, f"(the smallest class in the training split, {smallest_label!r}, has {n} images)")
     rng = random.Random(seed)
     return sorted(i for y in sorted(by_label) for i in rng.sample(sorted(by_label[y]), k))
 

@@ -9,6 +9,8 @@ import ipywidgets as W
 import pandas as pd
 from IPython.display import display
 
+from .validate import is_whole_number
+
 
 class LabelsPerClassExplorer:
     """A labels-per-class slider and a Train button; each click runs ``train_fn(k)`` and adds its rows.
@@ -36,7 +38,7 @@ class LabelsPerClassExplorer:
 
     def run(self, k):
         """Train at ``k`` labels per class; bad ``k`` gets a message in the widget and a ValueError."""
-        if isinstance(k, bool) or not isinstance(k, int) or not self.k_min <= k <= self.k_max:
+        if not is_whole_number(k) or not self.k_min <= k <= self.k_max:
             msg = f"labels per class must be a whole number from {self.k_min} to {self.k_max}, got {k!r}"
             self.status.value = f"<b style='color:#b00'>{msg}</b>"
             raise ValueError(msg)

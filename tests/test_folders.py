@@ -85,7 +85,7 @@ def test_batch_size_is_clipped_so_an_epoch_has_a_batch(good_folder):
 
 @pytest.mark.parametrize("k", [0, -1, 99, 2.0, "2", True])
 def test_bad_k_says_the_allowed_range(good_folder, k):
-    with pytest.raises(ValueError, match=r"1 <= k <= \d+"):
+    with pytest.raises(ValueError, match=r"labels per class must be a whole number with 1 <= k <= \d+"):
         folder_dls(good_folder, k=k, size=32)
 
 

@@ -123,7 +123,7 @@ def test_pets_k_per_breed_fixed_validation(pets_url, fastai_base):
     assert train_names(few[0]) != train_names(few[1])
     assert train_names(few[0]) == train_names(pets_dls(k=2, seed=0, url=pets_url, base=fastai_base, size=32))
     assert sorted(few[0].valid_ds.items) == sorted(few[1].valid_ds.items)
-    with pytest.raises(ValueError, match=r"1 <= k <= \d+"):
+    with pytest.raises(ValueError, match=r"labels per class must be a whole number with 1 <= k <= \d+"):
         pets_dls(k=N_PER_BREED, url=pets_url, base=fastai_base)
 
 

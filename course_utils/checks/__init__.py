@@ -6,10 +6,27 @@ gets a reminder of what to fill in.
 """
 
 
+class Verdict:
+    """A check's result: truthy when right. It shows nothing as a cell's last value (the
+    check already printed why), so a notebook cell may end with the check call."""
+
+    def __init__(self, ok):
+        self.ok = bool(ok)
+
+    def __bool__(self):
+        return self.ok
+
+    def __repr__(self):
+        return f"Verdict({self.ok})"
+
+    def _ipython_display_(self):
+        pass
+
+
 def verdict(ok, right, wrong):
-    """Print ``✓ right`` or ``✗ wrong``; return ``ok`` as a bool."""
+    """Print ``✓ right`` or ``✗ wrong``; return a ``Verdict``."""
     print(("✓ " + right) if ok else ("✗ " + wrong))
-    return bool(ok)
+    return Verdict(ok)
 
 
 def unanswered(answer, what):
@@ -18,3 +35,6 @@ def unanswered(answer, what):
         print(f"… not answered yet: replace the ... with {what}")
         return True
     return False
+
+
+NOT_ANSWERED = Verdict(False)

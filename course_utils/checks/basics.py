@@ -3,6 +3,7 @@ import numpy as np
 import torch
 
 from . import unanswered as _unanswered
+from . import NOT_ANSWERED
 from . import verdict as _verdict
 
 
@@ -14,7 +15,7 @@ def trainable_params(model):
 def check_trainable_params(answer, learn):
     """Exercise: count the trainable parameters of ``learn``'s model."""
     if _unanswered(answer, "a number (sum p.numel() over parameters with requires_grad)"):
-        return False
+        return NOT_ANSWERED
     right = trainable_params(learn.model)
     total = sum(p.numel() for p in learn.model.parameters())
     if answer == total and total != right:
@@ -32,7 +33,7 @@ def _same_weights(a, b):
 def check_from_scratch(learn, pretrained_body):
     """Exercise: build a learner with the same architecture but random weights, every group trainable."""
     if _unanswered(learn, "a Learner built with pretrained=False"):
-        return False
+        return NOT_ANSWERED
     body = learn.model[0]
     if len(list(body.parameters())) != len(list(pretrained_body.parameters())):
         return _verdict(False, "", "the body is not the same architecture: pass the same arch to vision_learner")
@@ -48,7 +49,7 @@ def check_from_scratch(learn, pretrained_body):
 def check_mean_spread(answer, values, tol=5e-4):
     """Exercise: ``answer = (mean, sd)`` of ``values`` over seeds (sample sd, ddof=1)."""
     if _unanswered(answer, "a pair (mean, sd)"):
-        return False
+        return NOT_ANSWERED
     try:
         m, s = (float(v) for v in answer)
     except (TypeError, ValueError):
@@ -66,7 +67,7 @@ def check_mean_spread(answer, values, tol=5e-4):
 def check_choice(answer, correct, options, why):
     """Exercise: a multiple-choice question; ``why`` explains the right answer either way."""
     if _unanswered(answer, f"one of {options}"):
-        return False
+        return NOT_ANSWERED
     if answer not in options:
         return _verdict(False, "", f"{answer!r} is not one of the options {options}")
     return _verdict(answer == correct, f"{answer!r}: {why}", f"not {answer!r}: {why}")
