@@ -15,7 +15,14 @@ class EpochHistory(Callback):
     def __init__(self):
         self.rows = []
 
+    def before_train(self):
+        self._trained = True
+
     def after_epoch(self):
+        # learn.validate() fires before_fit/after_epoch too, but never before_train: skip those
+        if not getattr(self, "_trained", False):
+            return
+        self._trained = False
         names = [n for n in self.recorder.metric_names[1:] if n != "time"]
         values = self.recorder.values[-1] if self.recorder.values else []
         row = {"epoch": len(self.rows) + 1, **dict(zip(names, (float(v) for v in values)))}

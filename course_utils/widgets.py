@@ -45,14 +45,16 @@ class LabelsPerClassExplorer:
         self.button.disabled = True
         self.status.value = f"Training with {k} labels per class..."
         start = time.time()
-        try:
-            with self.out:
+        error = None
+        with self.out:  # an Output widget swallows exceptions inside IPython: catch them here
+            try:
                 accs = self.train_fn(k)
-        except Exception as e:
-            self.status.value = f"<b style='color:#b00'>Run failed: {type(e).__name__}: {e}</b> (earlier results kept)"
-            raise
-        finally:
-            self.button.disabled = False
+            except Exception as e:
+                error = e
+        self.button.disabled = False
+        if error is not None:
+            self.status.value = f"<b style='color:#b00'>Run failed: {type(error).__name__}: {error}</b> (earlier results kept)"
+            raise error
         secs = time.time() - start
         self.rows += [(k, name, round(float(acc), 3), round(secs, 1)) for name, acc in accs.items()]
         self.status.value = f"Done in {secs:.0f}s: " + ", ".join(f"{n} {a:.3f}" for n, a in accs.items())

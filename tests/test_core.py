@@ -134,3 +134,14 @@ def test_pretrain_smoke_run_writes_a_loadable_checkpoint(tmp_path, capsys, monke
 def test_pretrain_rejects_bad_arguments(tmp_path):
     with pytest.raises(SystemExit):
         pretrain_main(["--epochs", "0", "--out", str(tmp_path)])
+
+
+def test_history_ignores_validate_calls():
+    seed_everything(0)
+    learn = vision_learner(digits_dls(2, seed=0), mini_resnet, metrics=accuracy)
+    hist = attach_history(learn)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, 1e-3)
+        learn.validate()
+        learn.fit_one_cycle(1, 1e-3)
+    assert [r["epoch"] for r in hist.rows] == [1, 2] and all("accuracy" in r for r in hist.rows)
