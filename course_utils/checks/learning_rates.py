@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 
+from . import NOT_ANSWERED
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 from ..learning_rates import lrs_for, ulmfit_lrs
@@ -35,7 +36,7 @@ def check_slice_lrs(answer, learn, lo, hi):
     The truth is read back from ``learn.opt`` after fastai applied the slice.
     """
     if _unanswered(answer, "a list with one learning rate per layer group, earliest group first"):
-        return False
+        return NOT_ANSWERED
     truth = lrs_for(learn, slice(lo, hi))
     vals = _as_rates(answer, len(truth))
     if isinstance(vals, str):
@@ -53,7 +54,7 @@ def check_slice_lrs(answer, learn, lo, hi):
 def check_ulmfit_lrs(answer, hi, n_groups, factor=2.6):
     """Exercise: ULMFiT's rates for ``n_groups`` groups with the head at ``hi``, earliest group first."""
     if _unanswered(answer, f"a list of {n_groups} rates, earliest group first, the head's = {hi:g}"):
-        return False
+        return NOT_ANSWERED
     truth = ulmfit_lrs(hi, n_groups, factor)
     vals = _as_rates(answer, n_groups)
     if isinstance(vals, str):
@@ -69,7 +70,7 @@ def check_ulmfit_lrs(answer, hi, n_groups, factor=2.6):
 def check_ulmfit_slice(answer, learn, hi, factor=2.6):
     """Exercise: a ``slice(lo, hi)`` whose rates on ``learn`` are exactly ULMFiT's ÷``factor`` rule."""
     if _unanswered(answer, "slice(lo, hi) with the right lo"):
-        return False
+        return NOT_ANSWERED
     if not isinstance(answer, slice) or answer.start is None:
         return _verdict(False, "", f"answer must be a slice(lo, hi) with both ends, got {answer!r}")
     try:
