@@ -1,6 +1,7 @@
 """Checks for lesson 03's exercises: which groups train, BatchNorm parameters in frozen groups, a splitter."""
 from fastai.torch_core import norm_types
 
+from . import NOT_ANSWERED
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 from ..layer_groups import (check_splitter_output, group_params, group_trains, trainable_params,
@@ -48,7 +49,7 @@ def _frozen_norm_buffers(learn, trains, with_counter):
 def check_frozen_bn_params(answer, learn):
     """Exercise: how many parameters in ``learn``'s frozen groups will still be updated?"""
     if _unanswered(answer, "a number: the trainable parameters inside the frozen groups"):
-        return False
+        return NOT_ANSWERED
     if learn.opt is None:
         learn.create_opt()
     trains = group_trains(learn)
@@ -86,7 +87,7 @@ def check_splitter(splitter, model, expected):
     ``expected`` names modules as in ``model.named_modules()``, e.g. ``[["0.0", "0.1"], ["0.2"], ["1"]]``.
     """
     if _unanswered(splitter, "a function model -> list of parameter groups"):
-        return False
+        return NOT_ANSWERED
     if not callable(splitter):
         return _verdict(False, "", f"a splitter is a function model -> groups, got {type(splitter).__name__}")
     try:
