@@ -2,6 +2,7 @@
 import numpy as np
 import torch
 
+from . import NOT_ANSWERED
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 
@@ -39,7 +40,7 @@ def check_feature_count(answer, body, image_size, pooling="avg", n_classes=None)
     if pooling not in ("avg", "concat"):
         raise ValueError(f"pooling must be 'avg' or 'concat', got {pooling!r}")
     if _unanswered(answer, "a whole number"):
-        return False
+        return NOT_ANSWERED
     c, h, w = body_output_shape(body, image_size)
     right = c if pooling == "avg" else 2 * c
     what = "global average pooling" if pooling == "avg" else "fastai's concat pooling (max and average)"
@@ -70,7 +71,7 @@ def check_extracted_features(answer, reference, n_classes=None):
     ``reference`` is the lesson's own ``(N, C)`` array of the same images in the same order.
     """
     if _unanswered(answer, "an (N, C) array or tensor of pooled body features"):
-        return False
+        return NOT_ANSWERED
     try:
         a = _as_array(answer).astype(np.float64)
     except (TypeError, ValueError):
@@ -120,7 +121,7 @@ def check_linear_probe(answer, test_features, test_labels, reference_accuracy=No
     from sklearn.utils.validation import check_is_fitted
 
     if _unanswered(answer, "a fitted scikit-learn classifier, e.g. LogisticRegression(max_iter=1000).fit(X, y)"):
-        return False
+        return NOT_ANSWERED
     if not hasattr(answer, "predict") or not hasattr(answer, "fit"):
         return _verdict(False, "", f"expected a scikit-learn classifier, got {type(answer).__name__}")
     try:
