@@ -16,8 +16,8 @@ nbval outputs bench: export OMP_NUM_THREADS = 2
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("error: the course needs Python 3.10-3.12 but PYTHON=$(PYTHON) is %d.%d; run: make PYTHON=python3.11 ..." % v)' \
-	  || { echo "error: no usable '$(PYTHON)'; install Python 3.11 with venv (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	@command -v $(PYTHON) >/dev/null || { echo "error: no '$(PYTHON)' found; install Python 3.11 with venv (Debian: apt-get install python3 python3-venv)"; exit 1; }
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("error: the course needs Python 3.10-3.12 but PYTHON=$(PYTHON) is %d.%d; run: make PYTHON=python3.11 ..." % v)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV); install python3-venv"; exit 1; }
 	@echo "Installing the pinned course environment into $(VENV) (first time only, ~2 min, ~6 GB)..."
 	$(PY) -m pip install --quiet --upgrade "pip>=24" \
