@@ -27,8 +27,11 @@ $(STAMP): pyproject.toml constraints.txt
 	  || { echo "error: torch/torchvision do not import together; see README > Troubleshooting"; exit 1; }
 	@touch $(STAMP)
 
+# Jupyter refuses to run as root without --allow-root (containers, cloud shells): pass it only then.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --notebook-dir=notebooks $(ALLOW_ROOT)
 
 unit: setup
 	$(PY) -m pytest -q tests
