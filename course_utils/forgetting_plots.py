@@ -2,6 +2,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .plots import finish_axes
+
 
 def _mean_sd(values):
     a = np.asarray(values, dtype=float)
@@ -26,13 +28,8 @@ def plot_gain_vs_forgetting(points, ax=None, title=None):
         (mx, sx), (my, sy) = _mean_sd(losses), _mean_sd(gains)
         ax.errorbar(mx, my, xerr=sx, yerr=sy, fmt="o", capsize=3, label=label)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("source accuracy lost (pretrained − after fine-tuning)")
-    ax.set_ylabel("target accuracy gained over head only")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
+    return finish_axes(ax, "source accuracy lost (pretrained − after fine-tuning)",
+                       "target accuracy gained over head only", title, legend={"fontsize": 8})
 
 
 def plot_drift(drift, group_names, ax=None, title=None):
@@ -54,13 +51,8 @@ def plot_drift(drift, group_names, ax=None, title=None):
         ax.bar(x + (i - (len(drift) - 1) / 2) * width, a.mean(0), width, yerr=sd, capsize=2, label=name)
     ax.set_xticks(x)
     ax.set_xticklabels(group_names, fontsize=8)
-    ax.set_yscale("log")
-    ax.set_ylabel("||w − w_start|| / ||w_start||")
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
+    return finish_axes(ax, "", "||w − w_start|| / ||w_start||", title, log_y=True,
+                       grid={"axis": "y"}, legend={"fontsize": 8})
 
 
 def plot_stage_grid(plan, group_names, ax=None):

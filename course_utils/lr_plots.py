@@ -2,6 +2,8 @@
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .plots import finish_axes
+
 MINI_RESNET_GROUPS = ["stem+stage1", "stage2", "stage3", "stage4", "head"]
 
 
@@ -28,16 +30,10 @@ def plot_group_lrs(series, names=None, ax=None, title=None):
     markers = "osD^v<>"
     for i, (label, lrs) in enumerate(series.items()):
         ax.plot(x, lrs, marker=markers[i % len(markers)], label=label, alpha=0.85)
-    ax.set_yscale("log")
     ax.set_xticks(x)
     ax.set_xticklabels(names, fontsize=9)
-    ax.set_xlabel("layer group (earliest → head)")
-    ax.set_ylabel("learning rate")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=9)
-    if title:
-        ax.set_title(title)
-    return ax
+    return finish_axes(ax, "layer group (earliest → head)", "learning rate", title, log_y=True,
+                       grid={"which": "both"}, legend={"fontsize": 9})
 
 
 def plot_group_lr_schedule(rows, names=None, ax=None, title=None):
@@ -50,11 +46,5 @@ def plot_group_lr_schedule(rows, names=None, ax=None, title=None):
         _, ax = plt.subplots(figsize=(6, 3.4))
     for g in range(a.shape[1]):
         ax.plot(np.arange(1, len(a) + 1), a[:, g], label=names[g])
-    ax.set_yscale("log")
-    ax.set_xlabel("training batch")
-    ax.set_ylabel("learning rate")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    if title:
-        ax.set_title(title)
-    return ax
+    return finish_axes(ax, "training batch", "learning rate", title, log_y=True,
+                       grid={"which": "both"}, legend={"fontsize": 8})

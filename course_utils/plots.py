@@ -3,6 +3,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+def finish_axes(ax, xlabel, ylabel, title=None, log_y=False, grid=None, legend=None):
+    """The labels, grid, legend and title every course plot ends with; returns ``ax``."""
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, **(grid or {}))
+    ax.legend(**(legend or {}))
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def show_images(images, titles=None, ncols=10, size=1.1, cmap="gray", suptitle=None):
     """A grid of images (arrays H x W or H x W x 3); returns the figure."""
     images = list(images)
@@ -40,11 +53,5 @@ def plot_learning_curves(curves, metric="accuracy", ax=None, title=None):
         mean, sd = a.mean(0), a.std(0, ddof=1) if len(a) > 1 else np.zeros(a.shape[1])
         (line,) = ax.plot(epochs, mean, marker="o", label=f"{name} (n={len(a)} seeds)")
         ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(metric)
     ax.set_xticks(epochs)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    if title:
-        ax.set_title(title)
-    return ax
+    return finish_axes(ax, "epoch", metric, title)
