@@ -1,0 +1,81 @@
+"""Augmentation knobs with clear errors, the digit-safe pipeline, and item-vs-batch transform timing.
+
+``aug_transforms`` accepts nonsense quietly (a negative rotation is just a range, a zoom below
+1 or a probability of 1.5 runs and draws odd images), so the course checks its knobs first:
+``check_aug_knobs`` raises one ``ValueError`` that names the knob, its allowed range and the value.
+"""
+import time
+
+import numpy as np
+from fastai.vision.all import aug_transforms
+
+# aug_transforms' own defaults, the knobs a learner turns in this course.
+AUG_DEFAULTS = {"do_flip": True, "flip_vert": False, "max_rotate": 10.0, "min_zoom": 1.0, "max_zoom": 1.1,
+                "max_warp": 0.2, "max_lighting": 0.2, "p_affine": 0.75, "p_lighting": 0.75}
+
+# No flips (a mirrored 2, 3, 7 or 9 is not that digit), small affine changes, black padding (the
+# digits' background) instead of reflection, which would mirror ink in from the border.
+DIGIT_SAFE = {"do_flip": False, "flip_vert": False, "max_rotate": 10.0, "min_zoom": 1.0, "max_zoom": 1.1,
+              "max_warp": 0.1, "max_lighting": 0.2, "p_affine": 0.75, "p_lighting": 0.75}
+DIGIT_SAFE_PAD = "zeros"
+
+_RANGES = {  # knob: (low, high, low inclusive, high inclusive, what it means)
+    "max_rotate": (0.0, 180.0, True, True, "degrees either way"),
+    "min_zoom": (0.0, None, False, True, "1 = no zoom out; below 1 zooms out"),
+    "max_zoom": (1.0, None, True, True, "1 = no zoom; it is a scale factor, so it cannot be below 1"),
+    "max_warp": (0.0, 1.0, True, False, "0 = no warp; 1 would fold the image"),
+    "max_lighting": (0.0, 1.0, True, False, "0 = no change; 1 would turn images black or white"),
+    "p_affine": (0.0, 1.0, True, True, "a probability"),
+    "p_lighting": (0.0, 1.0, True, True, "a probability"),
+    "mult": (0.0, None, True, True, "scales max_rotate, max_lighting and max_warp"),
+}
+_FLAGS = ("do_flip", "flip_vert")
+
+
+def _interval(lo, hi, lo_in, hi_in):
+    left = "[" if lo_in else "("
+    right = "]" if hi_in and hi is not None else ")"
+    return f"{left}{lo:g}, {'inf' if hi is None else f'{hi:g}'}{right}"
+
+
+def check_aug_knobs(**knobs):
+    """Return ``knobs`` (numbers as floats) when every value is allowed, else raise one clear ValueError.
+
+    Knows ``aug_transforms``' knobs: max_rotate, min_zoom, max_zoom, max_warp, max_lighting,
+    p_affine, p_lighting, mult (numbers) and do_flip, flip_vert (True/False).
+    """
+    out = {}
+    for name, value in knobs.items():
+        if name in _FLAGS:
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+            out[name] = bool(value)
+            continue
+        if name not in _RANGES:
+            known = ", ".join([*_RANGES, *_FLAGS])
+            raise ValueError(f"unknown augmentation knob {name!r}; the knobs are: {known}")
+        lo, hi, lo_in, hi_in, meaning = _RANGES[name]
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise ValueError(f"{name} must be a number in {_interval(lo, hi, lo_in, hi_in)} ({meaning}), got {value!r}")
+        v = float(value)
+        ok = np.isfinite(v) and (v >= lo if lo_in else v > lo) and (hi is None or (v <= hi if hi_in else v < hi))
+        if not ok:
+            hint = " (a rotation range is a size: use a positive number, it rotates both ways)" if name == "max_rotate" and v < 0 else ""
+            raise ValueError(f"{name} must be in {_interval(lo, hi, lo_in, hi_in)} ({meaning}), got {value!r}{hint}")
+        out[name] = v
+    if "min_zoom" in out or "max_zoom" in out:
+        lo_z = out.get("min_zoom", AUG_DEFAULTS["min_zoom"])
+        hi_z = out.get("max_zoom", AUG_DEFAULTS["max_zoom"])
+        if lo_z > hi_z:
+            raise ValueError(f"min_zoom ({lo_z:g}) must not be larger than max_zoom ({hi_z:g})")
+    return out
+
+
+def checked_aug_transforms(size=None, pad_mode="reflection", **knobs):
+    """``aug_transforms(size=size, pad_mode=pad_mode, **knobs)`` after ``check_aug_knobs``; unset knobs keep fastai's defaults."""
+    return aug_transforms(size=size, pad_mode=pad_mode, **check_aug_knobs(**knobs))
+
+
+def digit_safe_tfms(size=None):
+    """The course's label-preserving batch transforms for digits: no flips, small rotate/zoom/warp/lighting, black padding."""
+    return checked_aug_transforms(size=size, pad_mode=DIGIT_SAFE_PAD, **DIGIT_SAFE)
