@@ -13,7 +13,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from .source_data import IMAGE_SIZE
-from .validate import check_labels_per_class
+from .validate import check_labels_per_class, check_positive_int, check_seed
 
 N_TEST = 500
 SPLIT_SEED = 0
@@ -49,6 +49,7 @@ def max_labels_per_class():
 def few_shot_indices(k, seed=0):
     """Indices of ``k`` training images per digit, drawn from the pool by ``seed`` (sorted)."""
     k = check_labels_per_class(k, max_labels_per_class(), "(the fewest any digit has in the pool)")
+    seed = check_seed(seed)
     _, y = digit_images()
     pool, _ = split_indices()
     rng = np.random.default_rng(seed)
@@ -68,6 +69,8 @@ def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_st
     pretrained one see identical inputs. ``bs`` defaults to ``default_batch_size`` (so an epoch
     means several steps even with 1 label per class) and is clipped to the training set's size.
     """
+    if bs is not None:
+        check_positive_int(bs, "bs (the batch size)", "or None for a size that suits k")
     x, y = digit_images()
     train, (_, test) = few_shot_indices(k, seed), split_indices()
     items = np.concatenate([train, test])

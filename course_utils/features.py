@@ -147,7 +147,15 @@ def few_shot_table(rows):
     those columns). Returns a DataFrame indexed by ``(strategy, labels_per_class)`` with columns
     ``mean``, ``sd`` (sample sd, 0 for one seed) and ``n`` (seeds), strategies in first-seen order.
     """
-    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=RESULT_COLUMNS)
+    if isinstance(rows, pd.DataFrame):
+        df = rows.copy()
+    else:
+        rows = list(rows)
+        bad = [r for r in rows if not isinstance(r, (tuple, list)) or len(r) != len(RESULT_COLUMNS)]
+        if bad:
+            raise ValueError(f"few_shot_table needs rows of {len(RESULT_COLUMNS)} values {tuple(RESULT_COLUMNS)}, "
+                             f"got {bad[0]!r}")
+        df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"few_shot_table needs columns {RESULT_COLUMNS}; missing {missing}")

@@ -12,6 +12,7 @@ import pandas as pd
 from IPython.display import display
 
 from .features import check_labels_per_class
+from .validate import check_positive_int
 
 ALL = "all"
 
@@ -34,7 +35,9 @@ class FewShotExplorer:
         if ALL in strategies:
             raise ValueError(f"{ALL!r} is reserved for 'train every strategy'; rename that strategy")
         self.train_fn, self.strategies = train_fn, strategies
-        self.k_min, self.k_max = int(k_min), int(k_max)
+        self.k_min, self.k_max = check_positive_int(k_min, "k_min"), check_positive_int(k_max, "k_max")
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min must not exceed k_max, got k_min={self.k_min} > k_max={self.k_max}")
         k = check_labels_per_class(min(10, self.k_max) if k is None else k, self.k_max, self.k_min)
         self.slider = W.IntSlider(value=k, min=self.k_min, max=self.k_max, description="labels/class",
                                   continuous_update=False, style={"description_width": "initial"})

@@ -14,7 +14,7 @@ from fastai.vision.augment import Resize
 from fastai.vision.data import ImageBlock
 from PIL import Image
 
-from .validate import check_labels_per_class
+from .validate import check_labels_per_class, check_positive_int, check_seed
 
 LAYOUT = "root/<class_name>/<image files>"
 MAX_NAMED = 5
@@ -154,6 +154,13 @@ def folder_dls(path, k=None, seed=0, valid_pct=0.2, size=64, bs=16, item_tfms=No
     ``seed`` fixes the random train/validation split and, with ``k``, which ``k`` training images
     of each class are kept (the validation split is untouched).
     """
+    check_seed(seed)
+    if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
+        raise ValueError(f"valid_pct is the share of images held out for validation, a number between 0 and 1 "
+                         f"such as 0.2; got {valid_pct!r}")
+    check_positive_int(bs, "bs (the batch size)")
+    if not isinstance(size, (tuple, list)):
+        check_positive_int(size, "size (the image side in pixels)", "e.g. 64, or a (height, width) pair")
     validate_image_folder(path)
     splitter = make_splitter(valid_pct, seed, parent_label, k=k, k_seed=seed)
     return image_dls(Path(path).expanduser(), parent_label, splitter, size, bs, item_tfms, batch_tfms)

@@ -29,7 +29,10 @@ class FreezeExplorer:
         if self.groups < 2:
             raise ValueError(f"this learner has {self.groups} layer group; freezing needs at least two "
                              "(give vision_learner or Learner a splitter)")
-        self.names = names or group_names(learn)
+        self.names = list(names) if names is not None else group_names(learn)
+        if len(self.names) != self.groups:
+            raise ValueError(f"names must give one name per layer group: this learner has {self.groups} groups, "
+                             f"got {len(self.names)} names")
         self.n = self._check(min(frozen_groups(learn), self.groups - 1) if n is None else n)
         self._busy = False
         self.slider = W.IntSlider(value=self.n, min=0, max=self.groups - 1, description="freeze_to",

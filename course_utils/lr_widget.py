@@ -28,7 +28,17 @@ class DiscriminativeLRExplorer:
     def __init__(self, lrs_fn, train_fn, lo=1e-4, hi=1e-2, min_exp=-6, max_exp=0):
         if not callable(lrs_fn) or not callable(train_fn):
             raise ValueError("lrs_fn(lo, hi) -> [rate per group] and train_fn(lo, hi) -> accuracy must be functions")
-        check_lr_range(lo, hi)
+        lo, hi = check_lr_range(lo, hi)
+        for name, e in (("min_exp", min_exp), ("max_exp", max_exp)):
+            if isinstance(e, bool) or not isinstance(e, (int, float)) or not math.isfinite(e):
+                raise ValueError(f"{name} must be a number (a power of ten), got {e!r}")
+        if min_exp >= max_exp:
+            raise ValueError(f"min_exp must be below max_exp (the sliders span 10**min_exp to 10**max_exp), "
+                             f"got min_exp={min_exp} and max_exp={max_exp}")
+        for name, v in (("lo", lo), ("hi", hi)):
+            if not 10.0 ** min_exp <= v <= 10.0 ** max_exp:
+                raise ValueError(f"{name}={v:g} is outside the sliders' range 1e{min_exp:g} to 1e{max_exp:g}: "
+                                 f"pick a rate inside it or widen min_exp/max_exp")
         self.lrs_fn, self.train_fn = lrs_fn, train_fn
         opts = dict(base=10, min=min_exp, max=max_exp, step=0.25, readout_format=".1e",
                     continuous_update=False, style={"description_width": "initial"})

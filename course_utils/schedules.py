@@ -73,6 +73,11 @@ def gradual_unfreeze(learn, epochs_per_stage, base_lr=2e-3, lr_mult=100, pct_sta
     arguments go to every ``fit_one_cycle``. Returns the plan it ran (see ``stage_plan``).
     """
     plan = stage_plan(epochs_per_stage, n_layer_groups(learn))
+    for name, value, least in (("base_lr", base_lr, 0), ("lr_mult", lr_mult, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not value > least \
+                or not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite number above {least}, got {value!r}"
+                             + (" (earlier groups train lr_mult times more slowly than the head)" if least else ""))
     for n, epochs in plan:
         learn.freeze_to(n)
         if n == -1:

@@ -13,6 +13,7 @@ import pandas as pd
 from IPython.display import display
 
 from .schedules import uniform_schedule
+from .validate import check_positive_int
 
 MAX_RUNS_PLOTTED = 4
 
@@ -27,10 +28,13 @@ class ScheduleExplorer:
     def __init__(self, train_fn, group_names, max_epochs_per_stage=3, source_before=None):
         if not callable(train_fn):
             raise ValueError("train_fn must be a function schedule -> {'accuracy', 'source_accuracy', 'drift'}")
+        if isinstance(group_names, str) or not hasattr(group_names, "__iter__"):
+            raise ValueError(f"group_names must be a list with one name per layer group, got {group_names!r}")
         self.train_fn, self.group_names = train_fn, list(group_names)
         self.n_groups, self.source_before = len(self.group_names), source_before
         if self.n_groups < 1:
             raise ValueError("group_names must name at least one layer group")
+        check_positive_int(max_epochs_per_stage, "max_epochs_per_stage", "the epochs slider's largest value")
         style = {"description_width": "initial"}
         self.epochs = W.IntSlider(value=1, min=1, max=max_epochs_per_stage, description="epochs per stage",
                                   continuous_update=False, style=style)
@@ -61,7 +65,7 @@ class ScheduleExplorer:
         with self.out:  # an Output widget swallows exceptions raised inside it: catch them ourselves
             try:
                 res = self.train_fn(schedule)
-            except Exception as e:
+            except BaseException as e:   # KeyboardInterrupt too: the button must come back
                 error = e
         self.button.disabled = False
         if error is not None:

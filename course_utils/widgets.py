@@ -9,7 +9,7 @@ import ipywidgets as W
 import pandas as pd
 from IPython.display import display
 
-from .validate import is_whole_number
+from .validate import check_positive_int, is_whole_number
 
 
 class LabelsPerClassExplorer:
@@ -19,10 +19,16 @@ class LabelsPerClassExplorer:
     of every run so far; ``explorer.run(k)`` does from code what the button does.
     """
 
-    def __init__(self, train_fn, k_max, k=10, k_min=1):
+    def __init__(self, train_fn, k_max, k=None, k_min=1):
         if not callable(train_fn):
             raise ValueError("train_fn must be a function k -> {strategy: accuracy}")
-        self.train_fn, self.k_min, self.k_max = train_fn, int(k_min), int(k_max)
+        k_min, k_max = check_positive_int(k_min, "k_min"), check_positive_int(k_max, "k_max")
+        if k_min > k_max:
+            raise ValueError(f"k_min must not exceed k_max, got k_min={k_min} > k_max={k_max}")
+        k = min(10, k_max) if k is None else k     # start at 10 labels per class, or k_max if fewer
+        if not is_whole_number(k) or not k_min <= k <= k_max:
+            raise ValueError(f"the starting labels per class k must be a whole number from {k_min} to {k_max}, got {k!r}")
+        self.train_fn, self.k_min, self.k_max = train_fn, k_min, k_max
         self.slider = W.IntSlider(value=k, min=k_min, max=k_max, description="labels/class",
                                   continuous_update=False, style={"description_width": "initial"})
         self.button = W.Button(description="Train", button_style="primary", icon="play")
@@ -49,7 +55,7 @@ class LabelsPerClassExplorer:
         with self.out:  # an Output widget swallows exceptions inside IPython: catch them here
             try:
                 accs = self.train_fn(k)
-            except Exception as e:
+            except BaseException as e:   # KeyboardInterrupt too: the button must come back
                 error = e
         self.button.disabled = False
         if error is not None:

@@ -1,0 +1,434 @@
+"""Robustness table: bad input to every public course_utils function and widget that takes input.
+
+One row per case: what is called, the one clear error it must raise (type + a fragment of the
+message that tells the learner what to do) or ``None`` for a safe fallback, and an optional
+``after`` check. For every row, nothing on disk may change: the case's own files (folders,
+checkpoints, caches it set up) and the repository's shipped ``data/`` folder are hashed before
+and after the call.
+
+A case is ``make(env) -> callable``: ``make`` sets the scene (files in ``env.tmp``, environment
+variables via ``env.monkeypatch``), the returned zero-argument callable is the call under test.
+Other test files check the happy paths; this table is the one place that lists the bad ones.
+"""
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+import torch
+from PIL import Image
+
+import course_utils  # noqa: F401
+from fastai.vision.all import Callback, CancelFitException, accuracy, vision_learner
+
+from course_utils import backbone, config, digits, embedding_plots, features, folders, forgetting, layer_groups
+from course_utils import learning_rates, schedules, seeds, source_data, stats
+from course_utils.features_widget import FewShotExplorer
+from course_utils.freeze_widget import FreezeExplorer
+from course_utils.lr_widget import DiscriminativeLRExplorer
+from course_utils.unfreeze_widget import ScheduleExplorer
+from course_utils.widgets import LabelsPerClassExplorer
+
+REPO_DATA = config.REPO_ROOT / "data"
+
+
+# ---------------------------------------------------------------- the scene each case can use
+
+class Env:
+    """What a case's ``make`` gets: a private folder, monkeypatch, a private data/ and a shared learner."""
+
+    def __init__(self, tmp, monkeypatch, learner_factory):
+        self.tmp, self.monkeypatch, self._learner_factory = tmp, monkeypatch, learner_factory
+
+    def learner(self):
+        return self._learner_factory()
+
+    def data_dir(self):
+        """A private copy of the shipped backbone (weights + card) that config.DATA_DIR points to."""
+        d = self.tmp / "data"
+        d.mkdir(exist_ok=True)
+        for name in (backbone.WEIGHTS_FILE, backbone.CARD_FILE):
+            (d / name).write_bytes((REPO_DATA / name).read_bytes())
+        self.monkeypatch.setattr(config, "DATA_DIR", d)
+        return d
+
+
+def png(path, shade=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (16, 16), (shade % 256, 40, 200)).save(path)
+    return path
+
+
+def image_folder(root, classes=("cat", "dog"), n=5):
+    for c_i, name in enumerate(classes):
+        for i in range(n):
+            png(root / name / f"{name}_{i}.png", shade=40 * c_i + 9 * i)
+    return root
+
+
+def hashes(*roots):
+    """sha256 of every file under the given folders (relative path -> digest)."""
+    out = {}
+    for root in roots:
+        root = Path(root)
+        if not root.exists():
+            continue
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def noop_train(*args):
+    return 0.5
+
+
+def lpc_train(k):
+    return {"a": 0.5}
+
+
+# ---------------------------------------------------------------- scenes used by several cases
+
+def folder_with(env, extra):
+    """A good two-class folder, then ``extra(root)`` to spoil it; returns validate_image_folder(root)."""
+    root = image_folder(env.tmp / "imgs")
+    extra(root)
+    return lambda: folders.validate_image_folder(root)
+
+
+def empty_folder(env):
+    root = env.tmp / "empty"
+    root.mkdir()
+    return lambda: folders.validate_image_folder(root)
+
+
+def freeze_explorer_action(env, action):
+    """A FreezeExplorer on the shared learner; the call under test is ``action(explorer)``, state must not change."""
+    ex = FreezeExplorer(env.learner())
+    env.explorer, env.state_before = ex, ex.state
+    return lambda: action(ex)
+
+
+def freeze_state_kept(env):
+    assert env.explorer.state == env.state_before, "a rejected action changed the learner"
+
+
+def corrupt_checkpoint(env):
+    d = env.data_dir()
+    w = d / backbone.WEIGHTS_FILE
+    blob = bytearray(w.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF                  # one flipped byte
+    w.write_bytes(bytes(blob))
+    return lambda: backbone.mini_resnet(pretrained=True)
+
+
+def wrong_card_checksum(env):
+    d = env.data_dir()
+    card = json.loads((d / backbone.CARD_FILE).read_text())
+    card["sha256"] = "0" * 64
+    (d / backbone.CARD_FILE).write_text(json.dumps(card))
+    return lambda: backbone.load_checkpoint()
+
+
+def missing_card(env):
+    d = env.data_dir()
+    (d / backbone.CARD_FILE).unlink()
+    return lambda: backbone.mini_resnet(pretrained=True)
+
+
+def corrupt_card(env):
+    d = env.data_dir()
+    (d / backbone.CARD_FILE).write_text("{ not json")
+    return lambda: backbone.read_card()
+
+
+def missing_weights(env):
+    d = env.data_dir()
+    (d / backbone.WEIGHTS_FILE).unlink()
+    return lambda: backbone.mini_resnet(pretrained=True)
+
+
+class InterruptAt(Callback):
+    """Raise ``exc`` at the given training batch of the first epoch (Ctrl-C, or a callback that cancels)."""
+
+    def __init__(self, exc, at_batch=1):
+        self.exc, self.at_batch = exc, at_batch
+
+    def after_batch(self):
+        if self.training and self.iter == self.at_batch:
+            raise self.exc
+
+
+def interrupted_fit(exc):
+    def make(env):
+        env.data_dir()
+        learn = vision_learner(digits.digits_dls(2, seed=0), backbone.mini_resnet, metrics=accuracy)
+        env.interrupted = learn
+
+        def call():
+            with learn.no_bar(), learn.no_logging():
+                learn.fit_one_cycle(2, 1e-2, cbs=InterruptAt(exc))
+        return call
+    return make
+
+
+def still_trains(env):
+    """After an interrupted fit, the same learner validates and trains again."""
+    learn = env.interrupted
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, 1e-2)
+        loss, acc = learn.validate()
+    assert 0 <= acc <= 1 and torch.isfinite(torch.tensor(loss))
+
+
+def explorer_run_keeps_results(make_explorer, good_call, bad_call):
+    """A widget after one good run: the bad call must fail cleanly and keep the earlier row(s)."""
+    def make(env):
+        ex = make_explorer(env)
+        good_call(ex)
+        env.explorer, env.rows_before = ex, list(ex.rows)
+        return lambda: bad_call(ex)
+    return make
+
+
+def results_kept(env):
+    ex = env.explorer
+    assert ex.rows == env.rows_before, "earlier results were lost"
+    assert not getattr(ex, "button", None) or not ex.button.disabled, "the button stayed disabled"
+
+
+def raise_interrupt(*args):
+    raise KeyboardInterrupt
+
+
+# ---------------------------------------------------------------- the table
+
+@dataclass
+class Case:
+    id: str
+    make: Callable                      # env -> zero-argument callable under test
+    raises: Optional[type]              # expected exception type; None = must not raise
+    match: str = ""                     # fragment (regex) of the message that says what to do
+    after: Optional[Callable] = None    # env -> None: extra checks (learner still usable, rows kept...)
+
+
+def scene(build, action):
+    """``build(env)`` makes the files first (before the snapshot); the call under test is ``action(built)``."""
+    def make(env):
+        built = build(env)
+        return lambda: action(built)
+    return make
+
+
+def call(fn, *args, **kwargs):
+    return lambda env: (lambda: fn(*args, **kwargs))
+
+
+def env_var(name, value, fn):
+    def make(env):
+        env.monkeypatch.setenv(name, value)
+        return fn
+    return make
+
+
+CASES = [
+    # --- tier and seeds
+    Case("COURSE_MODE unknown", env_var("COURSE_MODE", "fast", config.get_mode), ValueError, "use one of quick, full"),
+    Case("set_mode(None)", call(config.set_mode, None), ValueError, "use one of quick, full"),
+    Case("COURSE_SEEDS not numbers", env_var("COURSE_SEEDS", "a,b,c", seeds.lesson_seeds), ValueError,
+         "comma-separated whole numbers such as 3,4,5"),
+    Case("COURSE_SEEDS one seed", env_var("COURSE_SEEDS", "3", seeds.lesson_seeds), ValueError, "at least two distinct"),
+    Case("COURSE_SEEDS repeated", env_var("COURSE_SEEDS", "3,3", seeds.lesson_seeds), ValueError, "at least two distinct"),
+    Case("COURSE_SEEDS negative", env_var("COURSE_SEEDS", "-1,2", seeds.lesson_seeds), ValueError,
+         "comma-separated whole numbers|non-negative"),
+    Case("COURSE_SEEDS blank falls back to defaults", env_var("COURSE_SEEDS", "  ", seeds.lesson_seeds), None),
+    Case("seed_everything(-1)", call(seeds.seed_everything, -1), ValueError, "non-negative whole number"),
+    Case("seed_everything('0')", call(seeds.seed_everything, "0"), ValueError, "non-negative whole number"),
+    # --- digits (quick-tier target data)
+    Case("few_shot_indices k=0", call(digits.few_shot_indices, 0), ValueError, r"1 <= k <= \d+"),
+    Case("few_shot_indices k too large", call(digits.few_shot_indices, 10_000), ValueError, "fewest any digit"),
+    Case("few_shot_indices k=2.5", call(digits.few_shot_indices, 2.5), ValueError, "whole number"),
+    Case("few_shot_indices k='5'", call(digits.few_shot_indices, "5"), ValueError, "whole number"),
+    Case("few_shot_indices k=None", call(digits.few_shot_indices, None), ValueError, "whole number"),
+    Case("few_shot_indices seed=-1", call(digits.few_shot_indices, 5, seed=-1), ValueError, "non-negative whole number"),
+    Case("few_shot_indices seed=1.5", call(digits.few_shot_indices, 5, seed=1.5), ValueError, "non-negative whole number"),
+    Case("digits_dls bs=0", call(digits.digits_dls, 2, bs=0), ValueError, "batch size.*>= 1"),
+    Case("digits_dls bs='16'", call(digits.digits_dls, 2, bs="16"), ValueError, "batch size.*>= 1"),
+    # --- bring-your-own folders
+    Case("folder missing", lambda env: (lambda: folders.validate_image_folder(env.tmp / "nope")),
+         FileNotFoundError, "does not exist: check the path"),
+    Case("folder is a file", scene(lambda env: png(env.tmp / "one.png"), folders.validate_image_folder),
+         FileNotFoundError, "is a file, not a folder"),
+    Case("folder empty", lambda env: empty_folder(env), ValueError, "no class subfolders"),
+    Case("folder with one class", scene(lambda env: image_folder(env.tmp / "one", classes=("cat",)),
+                                        folders.validate_image_folder), ValueError, "at least two classes"),
+    Case("folder with loose images", lambda env: folder_with(env, lambda r: png(r / "stray.png")),
+         ValueError, "move them into a class subfolder"),
+    Case("folder nested one level too deep", lambda env: folder_with(env, lambda r: png(r / "cat" / "sub" / "x.png")),
+         ValueError, "pass .* instead"),
+    Case("folder with an empty class", lambda env: folder_with(env, lambda r: (r / "emu").mkdir()),
+         ValueError, "add images or remove the folder"),
+    Case("truncated PNG", lambda env: folder_with(env, lambda r: (r / "cat" / "bad.png").write_bytes(
+         (r / "cat" / "cat_0.png").read_bytes()[:40])), ValueError, "cannot be opened.*delete or replace"),
+    Case("text file named .jpg", lambda env: folder_with(env, lambda r: (r / "dog" / "notes.jpg").write_text("hello")),
+         ValueError, "cannot be opened.*delete or replace"),
+    Case("hidden files and folders are ignored", lambda env: folder_with(env, lambda r: (
+         png(r / ".ipynb_checkpoints" / "x.png"), (r / "cat" / ".DS_Store").write_bytes(b"\0"))), None),
+    Case("folder_dls k larger than a class", scene(lambda env: image_folder(env.tmp / "f"),
+                                                   lambda root: folders.folder_dls(root, k=50, size=16)), ValueError, "smallest class"),
+    Case("folder_dls valid_pct=1.5", scene(lambda env: image_folder(env.tmp / "f"),
+                                           lambda root: folders.folder_dls(root, valid_pct=1.5)),
+         ValueError, "between 0 and 1"),
+    Case("folder_dls seed=-3", scene(lambda env: image_folder(env.tmp / "f"), lambda root: folders.folder_dls(root, seed=-3)),
+         ValueError, "non-negative whole number"),
+    Case("folder_dls size=0", scene(lambda env: image_folder(env.tmp / "f"), lambda root: folders.folder_dls(root, size=0)),
+         ValueError, "image side in pixels"),
+    # --- the shipped backbone
+    Case("checkpoint with a flipped byte", corrupt_checkpoint, ValueError, "corrupt or changed.*restore the file"),
+    Case("model card with a wrong checksum", wrong_card_checksum, ValueError, "corrupt or changed.*rebuild"),
+    Case("model card missing", missing_card, FileNotFoundError, "rebuild the backbone with: make pretrain"),
+    Case("model card not JSON", corrupt_card, ValueError, "not valid JSON.*rebuild"),
+    Case("weights missing", missing_weights, FileNotFoundError, "are missing; rebuild them"),
+    # --- source data, forgetting, statistics, embeddings, features
+    Case("make_source_data n=0", call(source_data.make_source_data, 0, seed=0), ValueError, "positive integer"),
+    Case("heldout_source_data n=-1", call(forgetting.heldout_source_data, n_per_class=-1), ValueError,
+         "positive whole number"),
+    Case("mean_spread([])", call(stats.mean_spread, []), ValueError, "at least one value"),
+    Case("mean_spread(None)", call(stats.mean_spread, None), ValueError, "list of numbers"),
+    Case("mean_spread(['a'])", call(stats.mean_spread, ["a"]), ValueError, "list of numbers"),
+    Case("fmt_mean_spread digits=-1", call(stats.fmt_mean_spread, [0.5, 0.6], digits=-1), ValueError, "decimal places"),
+    Case("embed_2d unknown method", call(embedding_plots.embed_2d, torch.zeros(10, 4).numpy(), method="umap"),
+         ValueError, "use one of"),
+    Case("embed_2d 1-D features", call(embedding_plots.embed_2d, torch.zeros(10).numpy()), ValueError, "pool"),
+    Case("avg_pool 3-D maps", call(features.avg_pool, torch.zeros(2, 3, 4)), ValueError, r"\(N, C, H, W\)"),
+    Case("tensor_dls bs=0", call(features.tensor_dls, torch.zeros(4, 3), torch.zeros(4), torch.zeros(2, 3),
+                                 torch.zeros(2), bs=0), ValueError, "positive whole number"),
+    Case("few_shot_table bad rows", call(features.few_shot_table, [("probe", 5)]), ValueError, "rows of 4 values"),
+    Case("few_shot_table empty", call(features.few_shot_table, []), ValueError, "at least one result"),
+    # --- learning rates and schedules
+    Case("check_lr_range lo > hi", call(learning_rates.check_lr_range, 1e-2, 1e-4), ValueError, "swap them"),
+    Case("check_lr_range lo=0", call(learning_rates.check_lr_range, 0, 1e-2), ValueError, "positive, finite"),
+    Case("check_lr_range hi='1e-3'", call(learning_rates.check_lr_range, 1e-4, "1e-3"), ValueError, "positive number"),
+    Case("geometric_lrs 0 groups", call(learning_rates.geometric_lrs, 1e-4, 1e-2, 0), ValueError, ">= 1"),
+    Case("ulmfit_lrs factor < 1", call(learning_rates.ulmfit_lrs, 1e-2, 5, factor=0.5), ValueError, "factor must be >= 1"),
+    Case("check_schedule too many stages", call(schedules.check_schedule, [1] * 6, 5), ValueError, "at most 5 stages"),
+    Case("check_schedule 0 epochs", call(schedules.check_schedule, [1, 0], 5), ValueError, "positive whole number"),
+    Case("check_schedule not a list", call(schedules.check_schedule, 3, 5), ValueError, "list of epochs per stage"),
+    Case("check_group_index 1.0", lambda env: (lambda: layer_groups.check_group_index(1.0, 5)), ValueError, "an int"),
+    Case("check_group_index past the end", call(layer_groups.check_group_index, 5, 5), ValueError, "numbered 0 to 4"),
+    Case("lrs_for slice(hi, lo)", lambda env: (lambda: learning_rates.lrs_for(env.learner(), slice(1e-2, 1e-4))),
+         ValueError, "swap them"),
+    Case("gradual_unfreeze base_lr=-1", lambda env: (lambda: schedules.gradual_unfreeze(env.learner(), [1], base_lr=-1)),
+         ValueError, "finite number above 0"),
+    Case("gradual_unfreeze 6 stages", lambda env: (lambda: schedules.gradual_unfreeze(env.learner(), [1] * 6)),
+         ValueError, "at most 5 stages"),
+    Case("weight_drift wrong snapshot", lambda env: (lambda: forgetting.weight_drift(env.learner(), [[torch.ones(1)]])),
+         ValueError, "same learner, before training"),
+    # --- interrupted training
+    Case("Ctrl-C mid-fit: learner still trains, files intact", interrupted_fit(KeyboardInterrupt()), KeyboardInterrupt,
+         after=still_trains),
+    Case("CancelFitException mid-fit: fit stops quietly", interrupted_fit(CancelFitException()), None,
+         after=still_trains),
+    # --- widgets: constructors
+    Case("LabelsPerClassExplorer k=0", call(LabelsPerClassExplorer, lpc_train, k_max=50, k=0), ValueError, "from 1 to 50"),
+    Case("LabelsPerClassExplorer k_max='x'", call(LabelsPerClassExplorer, lpc_train, k_max="x"), ValueError,
+         "k_max must be a whole number"),
+    Case("LabelsPerClassExplorer train_fn=None", call(LabelsPerClassExplorer, None, k_max=50), ValueError,
+         "must be a function"),
+    Case("FewShotExplorer k_max=2.5", call(FewShotExplorer, noop_train, ["probe"], k_max=2.5), ValueError,
+         "k_max must be a whole number"),
+    Case("FewShotExplorer k=0", call(FewShotExplorer, noop_train, ["probe"], k_max=50, k=0), ValueError, "1 <= k <= 50"),
+    Case("FewShotExplorer no strategies", call(FewShotExplorer, noop_train, [], k_max=50), ValueError,
+         "non-empty list of names"),
+    Case("FewShotExplorer strategy named 'all'", call(FewShotExplorer, noop_train, ["all"], k_max=50), ValueError,
+         "reserved"),
+    Case("FreezeExplorer not a learner", call(FreezeExplorer, "learn"), ValueError, "needs a fastai Learner"),
+    Case("FreezeExplorer n past the end", lambda env: (lambda: FreezeExplorer(env.learner(), n=9)), ValueError,
+         "use 0 .* to 4"),
+    Case("FreezeExplorer names of the wrong length", lambda env: (lambda: FreezeExplorer(env.learner(), names=["a"])),
+         ValueError, "one name per layer group"),
+    Case("ScheduleExplorer max_epochs_per_stage=0", call(ScheduleExplorer, noop_train, ["a", "b"], max_epochs_per_stage=0),
+         ValueError, "max_epochs_per_stage must be a whole number >= 1"),
+    Case("ScheduleExplorer group_names=None", call(ScheduleExplorer, noop_train, None), ValueError, "one name per layer"),
+    Case("DiscriminativeLRExplorer lo > hi", call(DiscriminativeLRExplorer, lambda lo, hi: [lo, hi], noop_train,
+                                                  lo=1e-2, hi=1e-4), ValueError, "swap them"),
+    Case("DiscriminativeLRExplorer min_exp >= max_exp", call(DiscriminativeLRExplorer, lambda lo, hi: [lo, hi],
+                                                             noop_train, min_exp=0, max_exp=-6), ValueError,
+         "min_exp must be below max_exp"),
+    Case("DiscriminativeLRExplorer lo outside the sliders", call(DiscriminativeLRExplorer, lambda lo, hi: [lo, hi],
+                                                                 noop_train, lo=1e-9), ValueError, "widen min_exp"),
+    # --- widgets: bad actions after a good run keep the results
+    Case("LabelsPerClassExplorer.run(k=0) keeps results",
+         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(lpc_train, k_max=10, k=2),
+                                    lambda ex: ex.run(2), lambda ex: ex.run(0)),
+         ValueError, "from 1 to 10", after=results_kept),
+    Case("LabelsPerClassExplorer Ctrl-C in training keeps results, button back",
+         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(lpc_train, k_max=10, k=2),
+                                    lambda ex: ex.run(2),
+                                    lambda ex: (setattr(ex, "train_fn", raise_interrupt), ex.run(3))),
+         KeyboardInterrupt, after=results_kept),
+    Case("FewShotExplorer.run unknown strategy keeps results",
+         explorer_run_keeps_results(lambda env: FewShotExplorer(noop_train, ["probe"], k_max=10, k=2),
+                                    lambda ex: ex.run(2, "probe"), lambda ex: ex.run(2, "magic")),
+         ValueError, "pick one of", after=results_kept),
+    Case("ScheduleExplorer.run 0 epochs keeps results",
+         explorer_run_keeps_results(
+             lambda env: ScheduleExplorer(lambda s: {"accuracy": [0.5], "source_accuracy": None, "drift": [0.01, 0.02]},
+                                          ["a", "b"]),
+             lambda ex: ex.run(1, 2), lambda ex: ex.run(0, 2)),
+         ValueError, "positive whole number of epochs", after=results_kept),
+    Case("ScheduleExplorer Ctrl-C in training keeps results, button back",
+         explorer_run_keeps_results(
+             lambda env: ScheduleExplorer(lambda s: {"accuracy": [0.5], "source_accuracy": None, "drift": [0.01, 0.02]},
+                                          ["a", "b"]),
+             lambda ex: ex.run(1, 2), lambda ex: (setattr(ex, "train_fn", raise_interrupt), ex.run(1, 1))),
+         KeyboardInterrupt, after=results_kept),
+    Case("DiscriminativeLRExplorer.set_range(hi, lo) keeps results",
+         explorer_run_keeps_results(lambda env: DiscriminativeLRExplorer(lambda lo, hi: [lo, hi], noop_train),
+                                    lambda ex: ex.run(), lambda ex: ex.set_range(1e-2, 1e-4)),
+         ValueError, "swap them", after=results_kept),
+    Case("FreezeExplorer.set_train_bn('yes')", lambda env: freeze_explorer_action(env, lambda ex: ex.set_train_bn("yes")),
+         ValueError, "True or False", after=freeze_state_kept),
+    Case("FreezeExplorer.set(-9)", lambda env: freeze_explorer_action(env, lambda ex: ex.set(-9)),
+         ValueError, "before the first group", after=freeze_state_kept),
+]
+
+
+# ---------------------------------------------------------------- the one test
+
+@pytest.fixture(scope="module")
+def shared_learner():
+    built = []
+
+    def get():
+        if not built:
+            built.append(vision_learner(digits.digits_dls(1, seed=0), backbone.mini_resnet, metrics=accuracy))
+        learn = built[0]
+        learn.freeze()
+        return learn
+    return get
+
+
+def test_table_is_large_and_ids_unique():
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)), "duplicate case ids"
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case, tmp_path, monkeypatch, shared_learner):
+    torch.set_num_threads(1)
+    env = Env(tmp_path, monkeypatch, shared_learner)
+    fn = case.make(env)
+    before = hashes(tmp_path, REPO_DATA)
+    if case.raises is None:
+        fn()
+    else:
+        with pytest.raises(case.raises, match=case.match or None):
+            fn()
+    assert hashes(tmp_path, REPO_DATA) == before, "a file on disk changed or disappeared"
+    if case.after is not None:
+        case.after(env)
