@@ -79,3 +79,70 @@ def checked_aug_transforms(size=None, pad_mode="reflection", **knobs):
 def digit_safe_tfms(size=None):
     """The course's label-preserving batch transforms for digits: no flips, small rotate/zoom/warp/lighting, black padding."""
     return checked_aug_transforms(size=size, pad_mode=DIGIT_SAFE_PAD, **DIGIT_SAFE)
+
+
+def _p(f):
+    return f.keywords.get("p", 1.0) if hasattr(f, "keywords") else getattr(f, "p", 1.0)
+
+
+def describe_tfms(tfms):
+    """One line per augmentation inside ``tfms`` (fastai merges flip, rotate, zoom and warp into one transform).
+
+    >>> describe_tfms(aug_transforms(do_flip=False, max_warp=0))
+    ['rotate up to ±10° (p=0.75)', 'zoom 1–1.1 (p=0.75)', 'brightness up to ±0.2 (p=0.75)', 'contrast up to ±0.2 (p=0.75)']
+    """
+    lines = []
+    for t in tfms:
+        for f in getattr(t, "aff_fs", []):
+            name, kw = getattr(f, "func", f).__name__, getattr(f, "keywords", {})
+            if name == "flip_mat":
+                lines.append(f"horizontal flip (p={_p(f):g})")
+            elif name == "dihedral_mat":
+                lines.append(f"dihedral: flips and quarter turns (p={_p(f):g})")
+            elif name == "rotate_mat":
+                lines.append(f"rotate up to ±{float(kw['max_deg']):g}° (p={_p(f):g})")
+            elif name == "zoom_mat":
+                lines.append(f"zoom {float(kw['min_zoom']):g}–{float(kw['max_zoom']):g} (p={_p(f):g})")
+            else:
+                lines.append(f"{name} (p={_p(f):g})")
+        for f in getattr(t, "coord_fs", []):
+            lines.append(f"warp up to {float(f.magnitude):g} (p={_p(f):g})")
+        for f in getattr(t, "fs", []):
+            kind = type(f).__name__.strip("_").replace("Logit", "").lower()
+            lines.append(f"{kind} up to ±{float(f.max_lighting):g} (p={_p(f):g})")
+        if not any(hasattr(t, a) for a in ("aff_fs", "coord_fs", "fs")):
+            lines.append(type(t).__name__ + (f" (p={t.p:g})" if hasattr(t, "p") else ""))
+    return lines
+
+
+def time_stages(dl, max_batches=None):
+    """Seconds per image in a DataLoader's two stages, over one pass (or ``max_batches`` batches).
+
+    ``"item"``: making each image and running ``item_tfms`` on it, one image at a time, on the CPU.
+    ``"batch"``: collating, moving the batch to ``dl.device`` and running ``batch_tfms`` on the
+    whole batch at once (on the GPU when the DataLoaders live there). The loop is the one
+    fastai's own iterator runs with ``num_workers=0``, split in two so each stage gets its clock.
+    """
+    from fastai.torch_core import to_device
+    if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
+        raise ValueError(f"max_batches must be a whole number >= 1 or None, got {max_batches!r}")
+    idxs = list(dl.get_idxs())
+    chunks = [idxs[i:i + dl.bs] for i in range(0, len(idxs), dl.bs)][:max_batches]
+    item = batch = 0.0
+    n = 0
+    for chunk in chunks:
+        t0 = time.perf_counter()
+        items = [dl.do_item(i) for i in chunk]
+        t1 = time.perf_counter()
+        b = dl.do_batch(items)
+        if dl.device is not None:
+            b = to_device(b, dl.device)
+        b = dl.after_batch(b)
+        if dl.device is not None and dl.device.type == "cuda":
+            import torch
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        item, batch, n = item + t1 - t0, batch + t2 - t1, n + len(chunk)
+    if n == 0:
+        raise ValueError("this DataLoader has no images to time")
+    return {"item": item / n, "batch": batch / n, "images": n}
