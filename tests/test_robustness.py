@@ -24,7 +24,7 @@ from PIL import Image
 import course_utils  # noqa: F401
 from fastai.vision.all import Callback, CancelFitException, accuracy, vision_learner
 
-from course_utils import backbone, config, digits, embedding_plots, features, folders, forgetting, layer_groups
+from course_utils import augmentation, backbone, config, digits, embedding_plots, features, folders, forgetting, layer_groups
 from course_utils import learning_rates, schedules, seeds, source_data, stats
 from course_utils.features_widget import FewShotExplorer
 from course_utils.freeze_widget import FreezeExplorer
@@ -327,6 +327,16 @@ CASES = [
          ValueError, "at most 5 stages"),
     Case("weight_drift wrong snapshot", lambda env: (lambda: forgetting.weight_drift(env.learner(), [[torch.ones(1)]])),
          ValueError, "same learner, before training"),
+    # --- augmentation knobs (lesson 06)
+    Case("aug max_rotate negative", call(augmentation.checked_aug_transforms, max_rotate=-10), ValueError,
+         "use a positive number"),
+    Case("aug p_affine 1.5", call(augmentation.check_aug_knobs, p_affine=1.5), ValueError, "a probability"),
+    Case("aug min_zoom > max_zoom", call(augmentation.check_aug_knobs, min_zoom=1.5, max_zoom=1.2), ValueError,
+         "must not be larger than max_zoom"),
+    Case("aug max_zoom below 1", call(augmentation.check_aug_knobs, max_zoom=0.5), ValueError, "cannot be below 1"),
+    Case("aug do_flip 'yes'", call(augmentation.check_aug_knobs, do_flip="yes"), ValueError, "True or False"),
+    Case("aug unknown knob", call(augmentation.check_aug_knobs, max_rotation=10), ValueError, "the knobs are"),
+    Case("aug max_warp nan", call(augmentation.check_aug_knobs, max_warp=float("nan")), ValueError, "max_warp must be in"),
     # --- interrupted training
     Case("Ctrl-C mid-fit: learner still trains, files intact", interrupted_fit(KeyboardInterrupt()), KeyboardInterrupt,
          after=still_trains),
