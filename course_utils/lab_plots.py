@@ -1,0 +1,129 @@
+"""Figures of the strategy lab, all drawn from ``compare_strategies``' tidy DataFrame.
+
+- ``plot_lab_curves``: accuracy per epoch, mean over seeds with a ± 1 sd band, one line per strategy;
+- ``plot_final_accuracy``: final accuracy bars with ± 1 sd error bars and the seeds as dots;
+- ``plot_accuracy_vs_time``: final accuracy against wall seconds per run;
+- ``plot_gain_vs_forgetting``: target accuracy gained over a baseline against source accuracy lost;
+- ``lab_figure``: the four in one figure (the lab widget shows it).
+"""
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .plots import finish_axes, plot_learning_curves
+from .strategy_lab import final_epoch
+
+
+def _label(strategy, augment, with_aug):
+    return f"{strategy} + aug" if with_aug and augment else strategy
+
+
+def _runs(df):
+    """``{label: final-epoch rows}`` in first-seen order (a label adds '+ aug' when both settings are present)."""
+    if df is None or df.empty:
+        raise ValueError("nothing to plot: the results frame is empty (run compare_strategies first)")
+    with_aug = df["augment"].nunique() > 1
+    last = final_epoch(df)
+    out = {}
+    for (name, aug), part in last.groupby(["strategy", "augment"], sort=False):
+        out[_label(name, aug, with_aug)] = part
+    return out
+
+
+def plot_lab_curves(df, metric="accuracy", ax=None, title=None):
+    """Learning curves: ``metric`` per epoch, mean ± 1 sd over seeds, one line per strategy."""
+    if df is None or df.empty:
+        raise ValueError("nothing to plot: the results frame is empty (run compare_strategies first)")
+    with_aug = df["augment"].nunique() > 1
+    curves = {}
+    for (name, aug), part in df.groupby(["strategy", "augment"], sort=False):
+        runs = [g.sort_values("epoch")[metric].tolist() for _, g in part.groupby("seed", sort=False)]
+        n = min(len(r) for r in runs)
+        curves[_label(name, aug, with_aug)] = [r[:n] for r in runs]
+    ax = plot_learning_curves(curves, metric=metric, ax=ax, title=title)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def plot_final_accuracy(df, ax=None, title=None):
+    """Final accuracy per strategy: mean bar, ± 1 sd error bar, one dot per seed."""
+    runs = _runs(df)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.6))
+    for i, (label, part) in enumerate(runs.items()):
+        acc = part["accuracy"].to_numpy(float)
+        sd = acc.std(ddof=1) if len(acc) > 1 else 0.0
+        ax.bar(i, acc.mean(), yerr=sd, capsize=3, color=f"C{i % 10}", alpha=0.75)
+        ax.plot(np.full(len(acc), i), acc, "k.", ms=4)
+    ax.set_xticks(range(len(runs)))
+    ax.set_xticklabels(list(runs), rotation=35, ha="right", fontsize=8)
+    lo = min(p["accuracy"].min() for p in runs.values())
+    ax.set_ylim(max(0.0, lo - 0.1), 1.0)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_ylabel("final test accuracy")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def plot_accuracy_vs_time(df, ax=None, title=None):
+    """Final accuracy (mean ± sd) against wall seconds per run (mean ± sd), one point per strategy."""
+    runs = _runs(df)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, (label, part) in enumerate(runs.items()):
+        t, a = part["wall_seconds"].to_numpy(float), part["accuracy"].to_numpy(float)
+        ax.errorbar(t.mean(), a.mean(), xerr=t.std(ddof=1) if len(t) > 1 else 0,
+                    yerr=a.std(ddof=1) if len(a) > 1 else 0, fmt="o", capsize=3, color=f"C{i % 10}", label=label)
+    return finish_axes(ax, "wall seconds per run", "final test accuracy", title, legend={"fontsize": 7})
+
+
+def plot_gain_vs_forgetting(df, baseline="head only", source_before=None, ax=None, title=None):
+    """Target accuracy gained over ``baseline`` (same seed) against source accuracy lost, per strategy.
+
+    ``source_before``: the pretrained network's source accuracy (default: measured). Quick tier only:
+    the frame's ``source_accuracy`` is NaN on the full tier.
+    """
+    runs = _runs(df)
+    if all(p["source_accuracy"].isna().all() for p in runs.values()):
+        raise ValueError("no source-task accuracy in these results (forgetting is measured on the quick tier only)")
+    if source_before is None:
+        from .forgetting import source_accuracy
+        source_before = source_accuracy(None)
+    base = runs.get(baseline)
+    base_acc = dict(zip(base["seed"], base["accuracy"])) if base is not None else None
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 3.6))
+    for i, (label, part) in enumerate(runs.items()):
+        lost = source_before - part["source_accuracy"].to_numpy(float)
+        acc = part["accuracy"].to_numpy(float)
+        gain = acc - np.array([base_acc.get(s, np.nan) for s in part["seed"]]) if base_acc else acc
+        ax.errorbar(np.nanmean(lost), np.nanmean(gain), xerr=np.nanstd(lost, ddof=1) if len(lost) > 1 else 0,
+                    yerr=np.nanstd(gain, ddof=1) if len(gain) > 1 else 0, fmt="o", capsize=3,
+                    color=f"C{i % 10}", label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    ylabel = f"target accuracy gained over {baseline}" if base_acc else "final test accuracy"
+    return finish_axes(ax, "source accuracy lost (forgetting)", ylabel, title, legend={"fontsize": 7})
+
+
+def lab_figure(df, source_before=None, figure=None):
+    """The lab's four panels in one figure; the forgetting panel is left out when nothing was measured.
+
+    ``figure=matplotlib.figure.Figure`` draws without pyplot (what the widget's thread does).
+    """
+    has_source = not df["source_accuracy"].isna().all()
+    n = 4 if has_source else 3
+    size = (5.2 * n, 3.9)
+    if figure is None:
+        fig, axes = plt.subplots(1, n, figsize=size)
+    else:
+        fig = figure(figsize=size)
+        axes = fig.subplots(1, n)
+    plot_lab_curves(df, ax=axes[0], title="learning curves (mean ± sd over seeds)")
+    plot_final_accuracy(df, ax=axes[1], title="final accuracy")
+    plot_accuracy_vs_time(df, ax=axes[2], title="accuracy against time")
+    if has_source:
+        baseline = "head only" if "head only" in set(df["strategy"]) else None
+        plot_gain_vs_forgetting(df, baseline=baseline or "", source_before=source_before, ax=axes[3],
+                                title="target gain against forgetting")
+    fig.tight_layout()
+    return fig

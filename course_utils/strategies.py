@@ -1,0 +1,158 @@
+"""The fine-tuning strategies of lessons 01-06, each a short function over a fastai ``Learner``.
+
+Every strategy has the signature ``train(learn, epochs, lr)`` and spends exactly ``epochs``
+epochs (the budget the lab holds equal); ``lr`` is the tier's base learning rate (1e-2 on the
+quick tier), the rate ``fine_tune(base_lr=lr)`` would use. A ``Strategy`` also says how its
+learner is built: from pretrained weights or not, and with fastai's head or a single linear
+layer (the probe). ``STRATEGIES`` maps each name to its ``Strategy``; ``make_learner`` builds the
+learner a strategy expects.
+
+Two-stage strategies (``fine_tune``, LP-FT) give their first stage ``first_stage_epochs(epochs)``
+epochs; with a budget of one epoch they run only the first stage.
+"""
+import hashlib
+import inspect
+from dataclasses import dataclass
+from typing import Callable
+
+from fastai.callback.training import BnFreeze
+from fastai.vision.all import accuracy, num_features_model, vision_learner
+from torch import nn
+
+from .learning_rates import ulmfit_slice
+from .schedules import gradual_unfreeze, n_layer_groups
+
+
+def first_stage_epochs(epochs):
+    """Epochs of a two-stage strategy's first stage: one third of the budget, at least 1."""
+    return max(1, epochs // 3)
+
+
+def gradual_schedule(epochs, n_groups):
+    """Epochs per stage for gradual unfreezing within ``epochs``: one per stage, the rest in the last.
+
+    With fewer epochs than layer groups the schedule stops early (the earliest groups never train).
+    """
+    if epochs < n_groups:
+        return [1] * epochs
+    return [1] * (n_groups - 1) + [epochs - n_groups + 1]
+
+
+def linear_head(learn):
+    """Replace fastai's head with a probe: average pooling and one linear layer; body frozen, BatchNorm too."""
+    n_features = next(m for m in reversed(list(learn.model[1].modules())) if isinstance(m, nn.Linear)).out_features
+    body_out = num_features_model(learn.model[0])
+    learn.model[1] = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(body_out, n_features))
+    learn.model[1].to(next(learn.model[0].parameters()).device)
+    learn.opt, learn.train_bn = None, False   # new parameters: a fresh optimizer; frozen BatchNorm stays frozen
+    learn.freeze()
+    learn.add_cb(BnFreeze())                 # frozen BatchNorm layers also keep their running statistics
+    return learn
+
+
+# ---- the strategies: each reads like the lesson that taught it -------------------------------
+
+def from_scratch(learn, epochs, lr):
+    """Lesson 01: random weights, every layer trains (the learner is built with pretrained=False)."""
+    learn.fit_one_cycle(epochs, lr)
+
+
+def linear_probe(learn, epochs, lr):
+    """Lesson 02: a linear layer on frozen features (body and its BatchNorm statistics fixed)."""
+    learn.fit_one_cycle(epochs, lr)
+
+
+def head_only(learn, epochs, lr):
+    """Lessons 02-03: fastai's head on the frozen body (vision_learner froze it; BatchNorm trains)."""
+    learn.fit_one_cycle(epochs, lr)
+
+
+def fine_tune(learn, epochs, lr):
+    """Lesson 01: fastai's recipe, the head alone for a while, then everything with slice(lr/200, lr/2)."""
+    frozen = first_stage_epochs(epochs)
+    learn.fine_tune(epochs - frozen, base_lr=lr, freeze_epochs=frozen)
+
+
+def full_one_lr(learn, epochs, lr):
+    """Lesson 05's baseline: unfreeze everything and train every layer group at one rate."""
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs, lr / 2)
+
+
+def discriminative(learn, epochs, lr):
+    """Lesson 05: unfreeze everything; each group trains 2.6x slower than the one above (ULMFiT)."""
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs, ulmfit_slice(lr / 2, n_layer_groups(learn)))
+
+
+def gradual(learn, epochs, lr):
+    """Lesson 04: ULMFiT's gradual unfreezing, freeze_to(-1), freeze_to(-2), ... one group per stage."""
+    gradual_unfreeze(learn, gradual_schedule(epochs, n_layer_groups(learn)), base_lr=lr)
+
+
+def gradual_one_lr(learn, epochs, lr):
+    """Gradual unfreezing with one rate for every group (ULMFiT's 'Freez' without 'discr')."""
+    for n, stage_epochs in enumerate(gradual_schedule(epochs, n_layer_groups(learn)), 1):
+        learn.freeze_to(-n)
+        learn.fit_one_cycle(stage_epochs, lr if n == 1 else lr / 2)
+
+
+def lp_ft(learn, epochs, lr):
+    """Kumar et al. 2022: probe first (linear head, frozen body), then fine-tune everything from the probed head."""
+    probe = first_stage_epochs(epochs)
+    learn.fit_one_cycle(probe, lr)
+    if epochs > probe:
+        learn.remove_cbs(BnFreeze)
+        learn.unfreeze()
+        learn.fit_one_cycle(epochs - probe, ulmfit_slice(lr / 2, n_layer_groups(learn)))
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A named strategy: ``train(learn, epochs, lr)`` plus how its learner is built."""
+    name: str
+    train: Callable
+    pretrained: bool = True
+    probe_head: bool = False      # a single linear layer instead of fastai's head (``linear_head``)
+    lesson: str = ""
+
+    def code_sha(self):
+        """A digest of the strategy's source code, so that editing it invalidates cached results."""
+        try:
+            src = inspect.getsource(self.train)
+        except (OSError, TypeError):
+            src = getattr(self.train, "__qualname__", repr(self.train))
+        extra = inspect.getsource(linear_head) if self.probe_head else ""
+        return hashlib.sha256((src + extra).encode()).hexdigest()[:16]
+
+
+STRATEGIES = {s.name: s for s in [
+    Strategy("from scratch", from_scratch, pretrained=False, lesson="01"),
+    Strategy("linear probe", linear_probe, probe_head=True, lesson="02"),
+    Strategy("head only", head_only, lesson="02-03"),
+    Strategy("fine_tune", fine_tune, lesson="01"),
+    Strategy("full, one lr", full_one_lr, lesson="05"),
+    Strategy("discriminative", discriminative, lesson="05"),
+    Strategy("gradual", gradual, lesson="04"),
+    Strategy("gradual, one lr", gradual_one_lr, lesson="04"),
+    Strategy("LP-FT", lp_ft, probe_head=True, lesson="02+05"),
+]}
+
+
+def get_strategy(name_or_strategy):
+    """A ``Strategy`` from its name (or a ``Strategy`` itself); an unknown name gets one clear ValueError."""
+    if isinstance(name_or_strategy, Strategy):
+        return name_or_strategy
+    if name_or_strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name_or_strategy!r}; choose from {list(STRATEGIES)} "
+                         f"or pass a Strategy(name, train_fn)")
+    return STRATEGIES[name_or_strategy]
+
+
+def make_learner(strategy, dls, arch, cbs=None):
+    """The learner ``strategy`` expects: ``vision_learner`` with accuracy, pretrained or not, probe head or not."""
+    strategy = get_strategy(strategy)
+    learn = vision_learner(dls, arch, pretrained=strategy.pretrained, metrics=accuracy, cbs=cbs)
+    if strategy.probe_head:
+        linear_head(learn)
+    return learn

@@ -1,0 +1,128 @@
+"""Every named strategy on a tiny budget, and compare_strategies' frame, cache and stop."""
+import course_utils  # noqa: F401
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from course_utils.layer_groups import trainable_params
+from course_utils.result_cache import ResultCache
+from course_utils.strategies import STRATEGIES, Strategy, first_stage_epochs, get_strategy, gradual_schedule
+from course_utils.strategy_lab import (COLUMNS, LabStopped, compare_strategies, final_epoch, summary_table,
+                                       train_run)
+
+torch.set_num_threads(1)
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_every_strategy_spends_exactly_its_budget(name):
+    epochs = 2
+    rows = train_run(name, seed=0, k=1, epochs=epochs, lr=1e-2)
+    assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
+    assert all(0 <= r["accuracy"] <= 1 and math.isfinite(r["train_loss"]) for r in rows)
+    assert 0 <= rows[-1]["source_accuracy"] <= 1
+    assert rows[-1]["wall_seconds"] >= rows[0]["wall_seconds"] > 0
+
+
+def test_trainable_parameters_follow_the_strategy():
+    p = {name: [r["trainable_params"] for r in train_run(name, 0, 1, 2, 1e-2)]
+         for name in ["linear probe", "head only", "discriminative", "LP-FT", "fine_tune"]}
+    assert p["linear probe"] == [128 * 10 + 10] * 2            # one linear layer on 128 pooled features
+    assert p["head only"][0] < p["discriminative"][0]           # frozen body vs everything
+    assert p["LP-FT"][0] == p["linear probe"][0] < p["LP-FT"][1]   # probe, then fine-tune
+    assert p["fine_tune"][0] < p["fine_tune"][1]
+
+
+def test_budget_helpers():
+    assert gradual_schedule(5, 5) == [1, 1, 1, 1, 1]
+    assert gradual_schedule(7, 5) == [1, 1, 1, 1, 3]
+    assert gradual_schedule(2, 5) == [1, 1]
+    assert [first_stage_epochs(e) for e in (1, 2, 3, 5, 6)] == [1, 1, 1, 1, 2]
+
+
+def test_unknown_strategy_and_bad_budget():
+    with pytest.raises(ValueError, match="unknown strategy 'finetune'"):
+        get_strategy("finetune")
+    with pytest.raises(ValueError, match="epochs must be a whole number"):
+        compare_strategies(["head only"], [0], 1, 0, cache=False)
+    with pytest.raises(ValueError, match="seeds must be non-negative"):
+        compare_strategies(["head only"], [-1], 1, 1, cache=False)
+    with pytest.raises(ValueError, match="labels per class"):
+        compare_strategies(["head only"], [0], 0, 1, cache=False)
+
+
+def test_frame_is_tidy_and_cached(tmp_path):
+    cache = ResultCache(tmp_path)
+    df = compare_strategies(["head only", "linear probe"], [0, 1], 1, 1, cache=cache)
+    assert list(df.columns) == COLUMNS and len(df) == 4 and not df.attrs["stopped"]
+    assert len(cache) == 4
+    hits = []
+    again = compare_strategies(["head only", "linear probe"], [0, 1], 1, 1, cache=cache,
+                               on_run=lambda i, n, rows, cached: hits.append(cached))
+    assert hits == [True] * 4
+    assert again.drop(columns="wall_seconds").equals(df.drop(columns="wall_seconds"))
+    assert np.allclose(again["wall_seconds"], df["wall_seconds"])     # the stored timings come back too
+    table = summary_table(df)
+    assert list(table.index) == ["head only", "linear probe"] and (table["seeds"] == 2).all()
+    assert len(final_epoch(df)) == 4
+
+
+def test_same_seed_same_result_and_custom_strategy(tmp_path):
+    def last_two(learn, epochs, lr):
+        learn.freeze_to(-2)
+        learn.fit_one_cycle(epochs, lr)
+    mine = Strategy("last two groups", last_two)
+    a = compare_strategies([mine], [3], 1, 1, cache=False)
+    b = compare_strategies([mine], [3], 1, 1, cache=tmp_path)
+    assert a["accuracy"].tolist() == b["accuracy"].tolist() and a["strategy"].tolist() == ["last two groups"]
+
+
+def test_stop_keeps_finished_runs(tmp_path):
+    stop = threading.Event()
+
+    def after(i, n, rows, cached):
+        stop.set()                                  # Stop pressed while the second run is about to train
+    df = compare_strategies(["head only", "linear probe", "fine_tune"], [0], 1, 1, cache=tmp_path, stop=stop,
+                            on_run=after)
+    assert df.attrs["stopped"] and df["strategy"].unique().tolist() == ["head only"]
+    assert len(ResultCache(tmp_path)) == 1
+
+
+def test_stop_during_a_fit_raises_lab_stopped():
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(LabStopped):
+        train_run("fine_tune", 0, 1, 2, 1e-2, stop=stop)
+
+
+def test_corrupt_cache_file_is_recomputed(tmp_path):
+    messages = []
+    cache = ResultCache(tmp_path, report=messages.append)
+    df = compare_strategies(["head only"], [0], 1, 1, cache=cache)
+    for f in tmp_path.glob("*/*.json"):
+        f.write_text("{ half a file")
+    again = compare_strategies(["head only"], [0], 1, 1, cache=cache)
+    assert len(messages) == 1 and "corrupt" in messages[0]
+    assert again["accuracy"].tolist() == df["accuracy"].tolist()
+    assert compare_strategies(["head only"], [0], 1, 1, cache=cache)["accuracy"].tolist() == df["accuracy"].tolist()
+    assert len(messages) == 1                       # rewritten: read cleanly the third time
+
+
+def test_bring_your_own_folder(tmp_path):
+    from PIL import Image
+    from course_utils.digits import digit_images
+    x, y = digit_images()
+    root = tmp_path / "mine"
+    for c in (0, 1):
+        (root / str(c)).mkdir(parents=True)
+        for j, i in enumerate(np.flatnonzero(y == c)[:10]):
+            Image.fromarray(x[i]).save(root / str(c) / f"{j}.png")
+    df = compare_strategies(["head only"], [0], 3, 1, data=root, cache=tmp_path / "cache")
+    assert len(df) == 1 and 0 <= df["accuracy"].iloc[0] <= 1
+    (root / "2").mkdir()
+    with pytest.raises(ValueError, match="have no images"):
+        compare_strategies(["head only"], [0], 3, 1, data=root, cache=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        compare_strategies(["head only"], [0], 3, 1, data=tmp_path / "nowhere", cache=False)
