@@ -7,11 +7,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: setup lab test unit nbval outputs pretrain bench clean
+.PHONY: setup lab test unit nbval browser browser-deps outputs pretrain bench clean
 
 # The stored outputs were computed with two torch threads; float sums depend on the thread
 # count, so the targets that execute or compare notebooks pin it (make lab uses every core).
-nbval outputs bench: export OMP_NUM_THREADS = 2
+nbval browser outputs bench: export OMP_NUM_THREADS = 2
 
 setup: $(STAMP)
 
@@ -34,12 +34,31 @@ lab: setup
 	$(VENV)/bin/jupyter lab --no-browser --ip=127.0.0.1 --notebook-dir=notebooks $(ALLOW_ROOT)
 
 unit: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests --ignore=tests/browser
 
 nbval: setup
 	$(PY) -m pytest -q $(NBVAL) notebooks
 
-test: unit nbval
+# The lessons in a real JupyterLab driven by Playwright in Debian's Chromium (tests/browser);
+# screenshots go to test-artifacts/browser/. -rs prints why a test was skipped.
+browser: setup browser-deps
+	$(PY) -m pytest -q -rs tests/browser
+
+# Debian's Chromium for the browser tests, installed only when missing and only as root
+# (CI); otherwise say why, and the browser tests skip with that reason.
+CHROMIUM := /usr/bin/chromium
+browser-deps:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Debian's Chromium for the browser tests (apt-get install chromium, ~1 min)..."; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "warning: apt-get could not install chromium; the browser tests will be skipped"; \
+	else \
+	  echo "note: $(CHROMIUM) is missing and this is not root with apt-get, so the browser tests will be skipped;"; \
+	  echo "      install it with: sudo apt-get install chromium"; \
+	fi
+
+test: unit nbval browser
 
 # Re-execute every lesson top to bottom and store the outputs nbval compares against.
 outputs: setup
