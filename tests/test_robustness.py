@@ -28,7 +28,11 @@ from course_utils import augmentation, backbone, config, digits, embedding_plots
 from course_utils import learning_rates, schedules, seeds, source_data, stats
 from course_utils.features_widget import FewShotExplorer
 from course_utils.freeze_widget import FreezeExplorer
+from course_utils.lab_widget import StrategyLab
 from course_utils.lr_widget import DiscriminativeLRExplorer
+from course_utils.result_cache import ResultCache, cache_key
+from course_utils.strategies import Strategy, get_strategy
+from course_utils.strategy_lab import compare_strategies, data_identity, run_fields
 from course_utils.unfreeze_widget import ScheduleExplorer
 from course_utils.widgets import LabelsPerClassExplorer
 
@@ -200,6 +204,47 @@ def results_kept(env):
     assert not getattr(ex, "button", None) or not ex.button.disabled, "the button stayed disabled"
 
 
+def tiny_train(learn, epochs, lr):
+    """A one-epoch strategy for cache cases: cheap, but a real run through compare_strategies."""
+    learn.fit_one_cycle(1, lr)
+
+
+TINY = Strategy("tiny (test)", tiny_train)
+
+
+def cache_scene(damage):
+    """A cache folder where ``damage(cache, fields)`` spoiled the tiny run's entry; the call runs compare_strategies."""
+    def make(env):
+        env.reports = []
+        cache = ResultCache(env.tmp / "cache", report=env.reports.append)
+        fields = run_fields(TINY, 0, 1, 1, 1e-2, False, data_identity())
+        damage(cache, fields)
+        env.cache, env.fields = cache, fields
+        return lambda: setattr(env, "frame", compare_strategies([TINY], [0], 1, 1, lr=1e-2, cache=cache))
+    return make
+
+
+def write_garbage(cache, fields):
+    f = cache.file_for(fields)
+    f.parent.mkdir(parents=True)
+    f.write_text('{"format": 1, "key": "trunc')          # a write cut short
+
+
+def put_stale(cache, fields):
+    cache.put({**fields, "epochs": 2}, [{"stale": True}])  # the same run with another budget: another key
+
+
+def corrupt_reported_and_recomputed(env):
+    assert any("corrupt" in r for r in env.reports), env.reports
+    assert env.cache.get(env.fields) is not None, "the corrupt entry was not rewritten"
+    assert len(env.frame) == 1 and env.frame["accuracy"].between(0, 1).all()
+
+
+def stale_not_used(env):
+    assert "stale" not in env.frame.columns and len(env.frame) == 1, "a result for another budget was reused"
+    assert len(env.cache) == 2 and not env.reports
+
+
 def raise_interrupt(*args):
     raise KeyboardInterrupt
 
@@ -213,6 +258,7 @@ class Case:
     raises: Optional[type]              # expected exception type; None = must not raise
     match: str = ""                     # fragment (regex) of the message that says what to do
     after: Optional[Callable] = None    # env -> None: extra checks (learner still usable, rows kept...)
+    guard: bool = True                  # False: the case's own files may be rewritten (a corrupt cache is)
 
 
 def scene(build, action):
@@ -337,6 +383,34 @@ CASES = [
     Case("aug do_flip 'yes'", call(augmentation.check_aug_knobs, do_flip="yes"), ValueError, "True or False"),
     Case("aug unknown knob", call(augmentation.check_aug_knobs, max_rotation=10), ValueError, "the knobs are"),
     Case("aug max_warp nan", call(augmentation.check_aug_knobs, max_warp=float("nan")), ValueError, "max_warp must be in"),
+    # --- strategy lab (lesson 07): unknown names, bad budgets, stale and corrupt cache
+    Case("get_strategy unknown name", call(get_strategy, "magic"), ValueError, "unknown strategy 'magic'; choose from"),
+    Case("compare_strategies unknown name", lambda env: (lambda: compare_strategies(["magic"], [0], 5, 2,
+                                                                                   cache=env.tmp / "c")),
+         ValueError, "unknown strategy"),
+    Case("compare_strategies epochs=0", lambda env: (lambda: compare_strategies(["fine_tune"], [0], 5, 0,
+                                                                               cache=env.tmp / "c")),
+         ValueError, "epochs must be a whole number from 1 to 100"),
+    Case("compare_strategies lr=-1", lambda env: (lambda: compare_strategies(["fine_tune"], [0], 5, 2, lr=-1,
+                                                                            cache=env.tmp / "c")),
+         ValueError, "lr must be a positive number"),
+    Case("compare_strategies seed=-1", lambda env: (lambda: compare_strategies(["fine_tune"], [-1], 5, 2,
+                                                                              cache=env.tmp / "c")),
+         ValueError, "non-negative whole numbers"),
+    Case("compare_strategies folder missing", lambda env: (lambda: compare_strategies(["fine_tune"], [0], 5, 2,
+                                                                                     data=env.tmp / "nope", cache=False)),
+         FileNotFoundError, "does not exist: check the path"),
+    Case("ResultCache path is a file", scene(lambda env: png(env.tmp / "cache.png"), ResultCache), ValueError,
+         "pass a folder"),
+    Case("cache_key of an empty dict", call(cache_key, {}), ValueError, "non-empty dict"),
+    Case("corrupt cache file: reported, recomputed", cache_scene(write_garbage), None,
+         after=corrupt_reported_and_recomputed, guard=False),
+    Case("stale cache (key changed): recomputed, old entry kept", cache_scene(put_stale), None, after=stale_not_used),
+    Case("StrategyLab unknown strategy", lambda env: (lambda: StrategyLab(strategies=["magic"], cache=env.tmp / "c")),
+         ValueError, "unknown strategy"),
+    Case("StrategyLab Run with nothing ticked", lambda env: (lambda: setattr(
+         env, "lab", StrategyLab(checked=(), cache=env.tmp / "c")) or env.lab.run()), None,
+         after=lambda env: "Tick at least one strategy" in env.lab.status.value or pytest.fail(env.lab.status.value)),
     # --- interrupted training
     Case("Ctrl-C mid-fit: learner still trains, files intact", interrupted_fit(KeyboardInterrupt()), KeyboardInterrupt,
          after=still_trains),
@@ -439,6 +513,8 @@ def test_bad_input(case, tmp_path, monkeypatch, shared_learner):
     else:
         with pytest.raises(case.raises, match=case.match or None):
             fn()
-    assert hashes(tmp_path, REPO_DATA) == before, "a file on disk changed or disappeared"
+    now = hashes(tmp_path, REPO_DATA) if case.guard else hashes(REPO_DATA)
+    lost = {f for f, h in (before if case.guard else hashes(REPO_DATA)).items() if now.get(f) != h}
+    assert not lost, f"files changed or disappeared: {sorted(lost)}"
     if case.after is not None:
         case.after(env)
