@@ -12,8 +12,9 @@ uses an ImageFolder-style directory of your own images, validated first.
 """
 import hashlib
 import math
-import threading
+import random
 import time
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from .validate import is_whole_number
 COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "epoch", "train_loss", "valid_loss", "accuracy",
            "wall_seconds", "trainable_params", "source_accuracy"]
 RUN_KEYS = ["strategy", "augment", "labels_per_class", "seed"]
+LAB_VERSION = 1   # bump when the way a run is trained or measured changes: every cached result recomputes
 
 
 class LabStopped(Exception):
@@ -124,18 +126,31 @@ def run_fields(strategy, seed, k, epochs, lr, augment, identity):
     s = get_strategy(strategy)
     return {"strategy": s.name, "strategy_code": s.code_sha(), "pretrained": s.pretrained, "probe_head": s.probe_head,
             "seed": int(seed), "labels_per_class": None if k is None else int(k), "epochs": int(epochs),
-            "lr": float(lr), "augment": bool(augment), **identity, "mode": get_mode(),
+            "lr": float(lr), "augment": bool(augment), **identity, "mode": get_mode(), "lab": LAB_VERSION,
             "backbone": backbone_identity(), "torch": torch.__version__, "fastai": fastai.__version__,
             "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
 # ---- one run ----------------------------------------------------------------------------------
 
+@contextmanager
+def _random_state_kept():
+    """Whatever runs inside leaves Python's, NumPy's and torch's global random generators as they were."""
+    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+
+
 @lru_cache(maxsize=1)
 def _digits_valid_tensors(fingerprint):
     from .digits import digits_dls
-    dls = digits_dls(1, seed=0)
-    xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in dls.valid])
+    with _random_state_kept():   # building and iterating a DataLoader draws random numbers: a run must not
+        dls = digits_dls(1, seed=0)    # depend on whether it is the kernel's first
+        xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in dls.valid])
     return torch.cat(xs), torch.cat(ys)
 
 

@@ -126,3 +126,58 @@ def test_bring_your_own_folder(tmp_path):
         compare_strategies(["head only"], [0], 3, 1, data=root, cache=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         compare_strategies(["head only"], [0], 3, 1, data=tmp_path / "nowhere", cache=False)
+
+
+# ---- lesson 07's exercise checks ------------------------------------------------------------
+
+def _frame():
+    import pandas as pd
+    rows = [{"strategy": s, "augment": False, "labels_per_class": 3, "seed": seed, "epoch": e,
+             "train_loss": 1.0, "valid_loss": 1.0, "accuracy": acc + 0.01 * seed, "wall_seconds": 1.0 * e,
+             "trainable_params": 10, "source_accuracy": src}
+            for s, acc, src in [("head only", 0.8, 0.9), ("LP-FT", 0.85, 0.8)] for seed in (0, 1) for e in (1, 2)]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_lab_checks_grade_without_raising(capsys):
+    from course_utils.checks import lab as checks
+    df = _frame()
+    assert checks.check_lab_run(df, ["LP-FT", "head only"], 3, 2, 2)
+    assert not checks.check_lab_run(df, ["LP-FT", "head only"], 5, 2, 2)
+    assert not checks.check_lab_run(df, ["LP-FT"], 3, 2, 2)
+    assert not checks.check_lab_run(df, ["LP-FT", "head only"], 3, 4, 2)
+    assert not checks.check_lab_run("not a frame", ["LP-FT"], 3, 2, 2)
+    assert not checks.check_lab_run(..., ["LP-FT"], 3, 2, 2)
+    assert checks.best_strategy(df) == "LP-FT" and checks.check_best_strategy("LP-FT", df)
+    assert not checks.check_best_strategy("head only", df) and not checks.check_best_strategy("nope", df)
+    assert checks.check_least_forgetting("head only", df, ["head only", "LP-FT"])
+    assert not checks.check_least_forgetting("LP-FT", df, ["head only", "LP-FT"])
+    out = capsys.readouterr().out
+    assert out.count("✓") == 3 and "not answered yet" in out
+
+
+def test_own_strategy_check():
+    from course_utils.checks import lab as checks
+    from course_utils.digits import digits_dls
+    from course_utils.tier import tier_arch
+
+    def last_two(learn, epochs, lr):
+        learn.freeze_to(-2)
+        learn.fit_one_cycle(epochs, lr)
+
+    def head(learn, epochs, lr):
+        learn.fit_one_cycle(epochs, lr)
+    dls = digits_dls(1, seed=0)
+    from course_utils.strategies import make_learner
+    assert checks.check_own_strategy(last_two, make_learner("head only", dls, tier_arch()), 1, 2)
+    assert not checks.check_own_strategy(head, make_learner("head only", dls, tier_arch()), 1, 2)
+    assert not checks.check_own_strategy(lambda learn, e, lr: None, make_learner("head only", dls, tier_arch()), 1, 2)
+
+
+def test_a_run_does_not_depend_on_being_the_kernels_first():
+    from course_utils import strategy_lab
+    strategy_lab._digits_valid_tensors.cache_clear()
+    first = train_run("head only", 0, 1, 1, 1e-2)        # builds the cached test tensors
+    again = train_run("head only", 0, 1, 1, 1e-2)        # reuses them
+    assert [r["accuracy"] for r in first] == [r["accuracy"] for r in again]
+    assert [r["train_loss"] for r in first] == [r["train_loss"] for r in again]

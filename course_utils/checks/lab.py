@@ -82,9 +82,8 @@ def check_own_strategy(train_fn, learn, epochs, n_last):
         return False
     if not callable(train_fn):
         return _verdict(False, "", f"expected a function train(learn, epochs, lr), got {type(train_fn).__name__}")
-    from ..forgetting import snapshot_groups
+    from ..forgetting import group_params, snapshot_groups
     from ..history import attach_history
-    from ..layer_groups import group_params
     before = snapshot_groups(learn)
     bn = {id(p) for m in learn.model.modules() if "BatchNorm" in type(m).__name__ for p in m.parameters()}
     history = attach_history(learn)
