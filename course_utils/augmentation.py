@@ -146,3 +146,24 @@ def time_stages(dl, max_batches=None):
     if n == 0:
         raise ValueError("this DataLoader has no images to time")
     return {"item": item / n, "batch": batch / n, "images": n}
+
+
+def per_class_accuracy(learn, flip=False):
+    """Accuracy on ``learn``'s validation set for each class (vocab order), optionally on horizontally flipped images.
+
+    ``flip=True`` mirrors every normalised validation batch left to right (``x.flip(-1)``) before
+    the model sees it: the test for whether a class's label survives a horizontal flip.
+    """
+    import torch
+    if not isinstance(flip, bool):
+        raise ValueError(f"flip must be True or False, got {flip!r}")
+    n = len(learn.dls.vocab)
+    hits, counts = torch.zeros(n), torch.zeros(n)
+    model = learn.model.eval()
+    with torch.no_grad():
+        for xb, yb in learn.dls.valid:
+            xb, yb = xb.as_subclass(torch.Tensor), yb.as_subclass(torch.Tensor).cpu()   # plain tensors
+            pred = model(xb.flip(-1) if flip else xb).argmax(1).cpu()
+            counts += torch.bincount(yb, minlength=n).float()
+            hits += torch.bincount(yb[pred == yb], minlength=n).float()
+    return (hits / counts.clamp(min=1)).numpy()

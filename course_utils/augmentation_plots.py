@@ -52,9 +52,9 @@ def plot_gallery(rows, size=0.9, title=None):
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.94 if title else 1))
     if title:
         fig.suptitle(title)
-    fig.tight_layout(pad=0.3)
     return fig
 
 

@@ -5,7 +5,7 @@ import pytest
 from fastai.vision.all import Flip, Resize, aug_transforms
 
 from course_utils.augmentation import (AUG_DEFAULTS, check_aug_knobs, checked_aug_transforms, describe_tfms,
-                                       digit_safe_tfms, time_stages)
+                                       digit_safe_tfms, per_class_accuracy, time_stages)
 from course_utils.augmentation_plots import augment, gallery, gallery_digits, plot_gallery
 from course_utils.augmentation_widget import AugmentationExplorer
 from course_utils.checks import augmentation as checks
@@ -140,3 +140,16 @@ def test_check_item_or_batch(capsys):
     assert not checks.check_item_or_batch(["item"], names)
     out = capsys.readouterr().out
     assert "not right for ['Resize']" in out and "say where" in out and '"item" or "batch"' in out
+
+
+def test_per_class_accuracy_plain_and_flipped():
+    from fastai.vision.all import accuracy, vision_learner
+    from course_utils.backbone import mini_resnet
+    learn = vision_learner(digits_dls(1, seed=0), mini_resnet, metrics=accuracy)
+    plain, flipped = per_class_accuracy(learn), per_class_accuracy(learn, flip=True)
+    assert plain.shape == flipped.shape == (10,) and ((plain >= 0) & (plain <= 1)).all()
+    counts = np.bincount([int(y) for _, y in learn.dls.valid_ds], minlength=10)
+    overall = learn.validate()[1]
+    assert abs(float((plain * counts).sum() / counts.sum()) - overall) < 1e-6
+    with pytest.raises(ValueError, match="flip"):
+        per_class_accuracy(learn, flip="yes")
