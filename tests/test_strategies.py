@@ -2,6 +2,7 @@
 import course_utils  # noqa: F401
 import math
 import threading
+from functools import lru_cache
 
 import numpy as np
 import pytest
@@ -16,10 +17,16 @@ from course_utils.strategy_lab import (COLUMNS, LabStopped, compare_strategies, 
 torch.set_num_threads(1)
 
 
+@lru_cache(maxsize=None)
+def tiny_run(name):
+    """One run of ``name`` on the tiniest budget that still has two stages: 1 label per class, 2 epochs."""
+    return train_run(name, seed=0, k=1, epochs=2, lr=1e-2)
+
+
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_every_strategy_spends_exactly_its_budget(name):
     epochs = 2
-    rows = train_run(name, seed=0, k=1, epochs=epochs, lr=1e-2)
+    rows = tiny_run(name)
     assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
     assert all(0 <= r["accuracy"] <= 1 and math.isfinite(r["train_loss"]) for r in rows)
     assert 0 <= rows[-1]["source_accuracy"] <= 1
@@ -27,7 +34,7 @@ def test_every_strategy_spends_exactly_its_budget(name):
 
 
 def test_trainable_parameters_follow_the_strategy():
-    p = {name: [r["trainable_params"] for r in train_run(name, 0, 1, 2, 1e-2)]
+    p = {name: [r["trainable_params"] for r in tiny_run(name)]
          for name in ["linear probe", "head only", "discriminative", "LP-FT", "fine_tune"]}
     assert p["linear probe"] == [128 * 10 + 10] * 2            # one linear layer on 128 pooled features
     assert p["head only"][0] < p["discriminative"][0]           # frozen body vs everything
