@@ -144,17 +144,19 @@ def lesson_05(nb):
 
 
 def lesson_06(nb):
-    """Move the first knob's slider of the augmentation widget: the gallery image (class aug-gallery) redraws."""
+    """Move the first knob's slider (arrow keys): the gallery (class aug-gallery) and the call shown above it change."""
     i = nb.cell_with("img.aug-gallery")
     assert i >= 0, "no augmentation gallery (an Image with class aug-gallery) after Run All"
     out = nb.outputs(i)
     gallery = out.locator("img.aug-gallery")
     before = img_src(gallery)
     assert before, "the gallery image is empty after Run All"
+    call_before = status_text(out)
     knob = out.locator(".widget-slider").first
     old, new = nudge_slider(knob)
     wait_for(lambda: img_src(gallery) not in ("", before), ACTION_TIMEOUT,
              f"the gallery to redraw after its slider moved from {old} to {new}")
+    wait_for(lambda: status_text(out) != call_before, 30, "the aug_transforms(...) call shown above the gallery to change")
     return i
 
 
@@ -234,8 +236,10 @@ def test_strategy_lab_run_then_stop(page, lab_server, artifacts):
     for label, value in (("labels/class", 2), ("epochs", 1), ("seeds", 1)):
         set_slider(out, label, value)
         wait_for(lambda: slider_value(out, label) == str(value), 30, f"the {label} slider to read {value}")
+    plots_before = img_src(out.locator("img.lab-plots"))
     click_button(out, "Run")
-    wait_for(lambda: lab_status(out).startswith("Done"), ACTION_TIMEOUT, "the small run to finish")
+    wait_for(lambda: re.match(r"Done: 1 runs?\b", lab_status(out)), ACTION_TIMEOUT, "the small run to finish")
+    wait_for(lambda: img_src(out.locator("img.lab-plots")) not in ("", plots_before), 30, "the lab's plots to redraw")
     assert lab_progress(out) == 1.0, f"the progress bar is not full after the run: {lab_progress(out)}"
     assert lab_rows(out) == 1, f"expected one row (linear probe, seed 0), found {lab_rows(out)}"
     assert "Run failed" not in lab_status(out)
@@ -247,7 +251,9 @@ def test_strategy_lab_run_then_stop(page, lab_server, artifacts):
         set_slider(out, label, value)
         wait_for(lambda: slider_value(out, label) == str(value), 30, f"the {label} slider to read {value}")
     click_button(out, "Run")
+    wait_for(lambda: not lab_status(out).startswith("Done"), 60, "the big run to start (the status to change)")
     wait_for(lambda: lab_rows(out) >= 1, ACTION_TIMEOUT, "the first run of the big setting to finish")
+    assert not lab_status(out).startswith(("Done", "Stopped", "Run failed")), lab_status(out)
     assert 0 < lab_progress(out) < 1, f"the progress bar should be part-filled, reads {lab_progress(out)}"
     out.locator("button.lab-stop").first.click()
     wait_for(lambda: lab_status(out).startswith("Stopped"), ACTION_TIMEOUT, "the lab to report Stopped")
