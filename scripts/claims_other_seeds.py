@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OFFLINE_DIR = HERE / "offline"
 OTHER_SEEDS = "3,4,5"
+CELL_TIMEOUT_S = 1800   # per cell; generous, because a busy machine can be ten times slower than the benchmark
 CLAIM_TAG = "claim"
 _BOOL = re.compile(r"\b(True|False)\b")
 
@@ -81,7 +82,7 @@ def offline_env(seeds: str = OTHER_SEEDS, env=None) -> dict:
     return env
 
 
-def run_other_seeds(path: Path, out_dir: Path, seeds: str = OTHER_SEEDS, timeout: int = 600):
+def run_other_seeds(path: Path, out_dir: Path, seeds: str = OTHER_SEEDS, timeout: int = CELL_TIMEOUT_S):
     """Execute `path` with other seeds, offline, into out_dir; return (seconds, error or None, problems)."""
     import subprocess
 
@@ -103,7 +104,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default=OTHER_SEEDS, help=f"COURSE_SEEDS for the re-run (default {OTHER_SEEDS})")
     p.add_argument("--out", type=Path, help="keep the executed notebooks in DIR (default: a temporary folder)")
-    p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    p.add_argument("--timeout", type=int, default=CELL_TIMEOUT_S, help=f"seconds per cell (default {CELL_TIMEOUT_S})")
     p.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
     args = p.parse_args(argv)
     missing = [str(nb) for nb in args.notebooks if not nb.is_file()]

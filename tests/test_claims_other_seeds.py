@@ -120,3 +120,12 @@ def test_claims_hold_on_other_seeds_offline(lesson, tmp_path):
     seconds, error, problems = cos.run_other_seeds(lesson, tmp_path, seeds=cos.OTHER_SEEDS)
     assert error is None, f"{lesson.name} did not run with COURSE_SEEDS={cos.OTHER_SEEDS}, offline:\n{error}"
     assert not problems, f"{lesson.name}: claims changed with COURSE_SEEDS={cos.OTHER_SEEDS}:\n" + "\n".join(problems)
+
+
+@pytest.mark.slow
+def test_setup_lesson_runs_offline(tmp_path):
+    """Lesson 00 has no claims to compare, but the quick tier includes it: it must run with the network blocked."""
+    lesson = ROOT / "notebooks" / "00_setup_and_tour.ipynb"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--out", str(tmp_path), str(lesson)],
+                          env=cos.offline_env(), capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
