@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from .plots import finish_axes, plot_learning_curves
+from .strategies import STRATEGIES
 from .strategy_lab import final_epoch
 
 
@@ -81,9 +82,13 @@ def plot_gain_vs_forgetting(df, baseline="head only", source_before=None, ax=Non
     """Target accuracy gained over ``baseline`` (same seed) against source accuracy lost, per strategy.
 
     ``source_before``: the pretrained network's source accuracy (default: measured). Quick tier only:
-    the frame's ``source_accuracy`` is NaN on the full tier.
+    the frame's ``source_accuracy`` is NaN on the full tier. Strategies that start from random
+    weights (``from scratch``) are left out: they had nothing to forget.
     """
-    runs = _runs(df)
+    everything = _runs(df)
+    colour = {label: f"C{i % 10}" for i, label in enumerate(everything)}   # the same colours as the other panels
+    runs = {label: part for label, part in everything.items()
+            if STRATEGIES.get(part["strategy"].iloc[0]) is None or STRATEGIES[part["strategy"].iloc[0]].pretrained}
     if all(p["source_accuracy"].isna().all() for p in runs.values()):
         raise ValueError("no source-task accuracy in these results (forgetting is measured on the quick tier only)")
     if source_before is None:
@@ -99,25 +104,25 @@ def plot_gain_vs_forgetting(df, baseline="head only", source_before=None, ax=Non
         gain = acc - np.array([base_acc.get(s, np.nan) for s in part["seed"]]) if base_acc else acc
         ax.errorbar(np.nanmean(lost), np.nanmean(gain), xerr=np.nanstd(lost, ddof=1) if len(lost) > 1 else 0,
                     yerr=np.nanstd(gain, ddof=1) if len(gain) > 1 else 0, fmt="o", capsize=3,
-                    color=f"C{i % 10}", label=label)
+                    color=colour[label], label=label)
     ax.axhline(0, color="grey", lw=0.8)
     ylabel = f"target accuracy gained over {baseline}" if base_acc else "final test accuracy"
     return finish_axes(ax, "source accuracy lost (forgetting)", ylabel, title, legend={"fontsize": 7})
 
 
 def lab_figure(df, source_before=None, figure=None):
-    """The lab's four panels in one figure; the forgetting panel is left out when nothing was measured.
+    """The lab's four panels in one 2 x 2 figure; the forgetting panel stays empty when nothing was measured.
 
     ``figure=matplotlib.figure.Figure`` draws without pyplot (what the widget's thread does).
     """
     has_source = not df["source_accuracy"].isna().all()
-    n = 4 if has_source else 3
-    size = (5.2 * n, 3.9)
+    size = (11, 7.6)
     if figure is None:
-        fig, axes = plt.subplots(1, n, figsize=size)
+        fig, axes = plt.subplots(2, 2, figsize=size)
     else:
         fig = figure(figsize=size)
-        axes = fig.subplots(1, n)
+        axes = fig.subplots(2, 2)
+    axes = axes.ravel()
     plot_lab_curves(df, ax=axes[0], title="learning curves (mean ± sd over seeds)")
     plot_final_accuracy(df, ax=axes[1], title="final accuracy")
     plot_accuracy_vs_time(df, ax=axes[2], title="accuracy against time")
@@ -125,5 +130,7 @@ def lab_figure(df, source_before=None, figure=None):
         baseline = "head only" if "head only" in set(df["strategy"]) else None
         plot_gain_vs_forgetting(df, baseline=baseline or "", source_before=source_before, ax=axes[3],
                                 title="target gain against forgetting")
+    else:
+        axes[3].set_axis_off()
     fig.tight_layout()
     return fig
