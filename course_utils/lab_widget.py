@@ -53,6 +53,7 @@ def figure_png_bytes(df, source_before=None, dpi=72):
 class StrategyLab:
     """Checkboxes for strategies, sliders for labels per class, epochs and seeds, augmentation, Run and Stop.
 
+    ``strategies``: names from ``STRATEGIES`` or your own ``Strategy`` objects (default: all named ones).
     ``lab.widget`` (or ``display(lab)``) shows it. ``seeds`` is the list the seed slider takes
     its first ``n`` from. ``data`` and ``cache`` go to ``compare_strategies``. After a run,
     ``lab.frame`` holds every finished run's rows.
@@ -60,7 +61,8 @@ class StrategyLab:
 
     def __init__(self, strategies=None, checked=DEFAULT_CHECKED, labels_per_class=10, epochs=5, n_seeds=3,
                  augment=False, seeds=(0, 1, 2, 3, 4), k_max=50, data=None, cache=None, lr=None):
-        names = [get_strategy(s).name for s in (strategies or list(STRATEGIES))]
+        self.strategies = {st.name: st for st in (get_strategy(s) for s in (strategies or list(STRATEGIES)))}
+        names = list(self.strategies)
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("seeds: give at least one seed for the seed slider to pick from")
@@ -161,7 +163,8 @@ class StrategyLab:
         try:
             cache = self.cache if self.cache is False or isinstance(self.cache, ResultCache) \
                 else ResultCache(self.cache, report=self._report)
-            df = compare_strategies(settings["strategies"], settings["seeds"], settings["labels_per_class"],
+            df = compare_strategies([self.strategies[n] for n in settings["strategies"]], settings["seeds"],
+                                    settings["labels_per_class"],
                                     settings["epochs"], lr=self.lr, augment=settings["augment"], data=self.data,
                                     cache=cache, stop=self._stop, on_run=self._on_run)
             self.frame = df
@@ -171,7 +174,7 @@ class StrategyLab:
             if df.attrs.get("stopped"):
                 self.status.value = f"Stopped: {runs} finished run(s) kept (in the table and the cache)."
             else:
-                self.status.value = f"Done: {runs} runs."
+                self.status.value = f"Done: {runs} run{'' if runs == 1 else 's'}."
         except Exception as e:   # a failed run must not kill the lab: say what happened, keep what finished
             self.error = e
             self.status.value = (f"<b style='color:#b00'>Run failed: {type(e).__name__}: {html.escape(str(e))}</b>"

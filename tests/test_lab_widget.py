@@ -81,3 +81,26 @@ def test_nothing_ticked_says_so(tmp_path):
     for b in lab.strategy_boxes:
         b.value = False
     assert lab.run() is None and "Tick at least one strategy" in lab.status.value
+
+
+def test_stop_in_the_middle_of_a_fit(tmp_path):
+    """Stop pressed while a run trains: the fit is cancelled at its next batch, nothing half-done is kept."""
+    from course_utils.strategies import Strategy
+
+    def train(learn, epochs, lr):
+        learn.fit_one_cycle(1, lr)
+        lab.stop_button.click()                 # the learner presses Stop during the run
+        learn.fit_one_cycle(epochs - 1, lr)     # cancelled at its first batch
+        fits.append(learn.recorder.values)
+
+    fits = []
+    lab = StrategyLab(strategies=[Strategy("stops itself", train), "head only"], checked=("stops itself",),
+                      labels_per_class=1, epochs=3, n_seeds=1, cache=tmp_path)
+    lab.run()
+    lab.wait(60)
+    assert lab.status.value.startswith("Stopped: 0 finished run(s)")
+    assert fits == [[]] and len(ResultCache(tmp_path)) == 0 and lab.frame.empty
+    lab.strategy_boxes[0].value, lab.strategy_boxes[1].value = False, True
+    lab.run()                                   # the lab is still usable
+    lab.wait(60)
+    assert lab.status.value == "Done: 1 run."
