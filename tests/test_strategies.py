@@ -188,3 +188,11 @@ def test_a_run_does_not_depend_on_being_the_kernels_first():
     again = train_run("head only", 0, 1, 1, 1e-2)        # reuses them
     assert [r["accuracy"] for r in first] == [r["accuracy"] for r in again]
     assert [r["train_loss"] for r in first] == [r["train_loss"] for r in again]
+
+
+def test_augmentation_is_part_of_the_run_and_of_the_key(tmp_path):
+    cache = ResultCache(tmp_path)
+    plain = compare_strategies(["head only"], [0], 1, 1, cache=cache)
+    both = compare_strategies(["head only"], [0], 1, 1, augment=[False, True], cache=cache)
+    assert both["augment"].tolist() == [False, True] and len(cache) == 2
+    assert both["accuracy"].iloc[0] == plain["accuracy"].iloc[0]
