@@ -24,8 +24,13 @@ class CacheWarning(UserWarning):
     """A cache file could not be used (it will be recomputed)."""
 
 
+CACHE_ENV = "COURSE_LAB_CACHE"
+
+
 def default_cache_dir():
-    """``<repo>/.cache/strategy_lab`` (git-ignored)."""
+    """``<repo>/.cache/strategy_lab`` (git-ignored), or the folder named by ``COURSE_LAB_CACHE``."""
+    if os.environ.get(CACHE_ENV, "").strip():
+        return Path(os.environ[CACHE_ENV].strip())
     from .config import REPO_ROOT
     return REPO_ROOT / ".cache" / "strategy_lab"
 

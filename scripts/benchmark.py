@@ -15,10 +15,16 @@ processes sharing them; Linux), else of its summed RSS; results.json also has th
   lesson     python scripts/run_notebooks.py --out TMP notebooks/NN_*.ipynb
              (the code path of `make outputs`, into a temporary folder: the repository's
              notebooks are never modified)        target <= 120 s, 07_* <= 180 s
-  unit       python -m pytest -q tests
+  lab        python scripts/lab_timing.py: one strategy x one seed       target <= 15 s
+             and the same runs redisplayed from the cache                target <= 1 s
+  unit       python -m pytest -q tests --ignore=tests/browser
   nbval      python -m pytest -q --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
              --nbval-current-env notebooks
-  make test  unit + nbval, i.e. `make test` once `make setup` is done     target <= 600 s
+  browser    python -m pytest -q tests/browser (JupyterLab + Chromium; skipped without Chromium)
+  make test  unit + nbval + browser, i.e. `make test` once `make setup` is done
+
+Every item gets an empty strategy-lab cache of its own (COURSE_LAB_CACHE in a temporary folder),
+as on a fresh clone: lesson 07 and nbval train every run; your own cache is never touched.
   pretrain   python -m course_utils.pretrain --out TMP (default recipe)   target <= 600 s
 
 The figures go to benchmarks/results.json (with the CPU model, core count, memory, torch
@@ -51,6 +57,8 @@ START_MARK = "<!-- benchmark:start -->"
 END_MARK = "<!-- benchmark:end -->"
 LESSON_TARGET_S = 120
 LESSON_07_TARGET_S = 180
+LAB_RUN_TARGET_S = 15
+LAB_CACHED_TARGET_S = 1
 MAKE_TEST_TARGET_S = 600
 PRETRAIN_TARGET_S = 600
 NBVAL_ARGS = ["--nbval", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg", "--nbval-current-env"]
@@ -222,6 +230,10 @@ def _result(rec: dict) -> str:
 def _fmt_s(s) -> str:
     if s is None:
         return "-"
+    if s < 1:
+        return f"{s:.3f} s"
+    if s < 20:
+        return f"{s:.1f} s"
     return f"{s:.0f} s" if s < 60 else f"{s:.0f} s ({s / 60:.1f} min)"
 
 
@@ -343,12 +355,15 @@ def main(argv=None) -> int:
     items = []
     with tempfile.TemporaryDirectory(prefix="course-bench-") as tmp:
         tmp = Path(tmp)
+        lab_caches = iter(range(10**6))
 
         def run(label, kind, cmd, target_s=None, cwd=ROOT):
             print(f"  {label} ...", end="", flush=True)
             log = tmp / f"log-{len(items)}.txt"
+            os.environ["COURSE_LAB_CACHE"] = str(tmp / f"lab-cache-{next(lab_caches)}")  # empty, as on a fresh clone
             rec = {"label": label, "kind": kind, "command": _show_cmd(cmd, tmp), "target_s": target_s}
             rec.update(measure(cmd, cwd=cwd, timeout_s=args.timeout, log_path=log))
+            rec["log_tail"] = log.read_text(errors="replace").splitlines()[-3:]
             rec["result"] = _result(rec)
             items.append(rec)
             print(f" {_fmt_s(rec['wall_s'])}, {_fmt_mb(rec['peak_memory_mb'])}: {rec['result']}", flush=True)
@@ -364,8 +379,26 @@ def main(argv=None) -> int:
                 [sys.executable, ROOT / "scripts" / "run_notebooks.py", "--out", tmp / "executed", nb],
                 target_s=lesson_target(nb))
 
+        if args.only is None and any(nb.name.startswith("07_") for nb in notebooks):
+            lab = run("strategy lab timing (`scripts/lab_timing.py`)", "lab-timing",
+                      [sys.executable, ROOT / "scripts" / "lab_timing.py"])
+            try:
+                figures = json.loads(lab["log_tail"][-1])
+            except (ValueError, IndexError):
+                figures = {}
+            for key, label, target in [
+                    ("one_run_s", "strategy lab: one strategy x one seed (10 labels/class, 5 epochs)", LAB_RUN_TARGET_S),
+                    ("cached_s", "strategy lab: the same runs redisplayed from the cache", LAB_CACHED_TARGET_S)]:
+                if key in figures:
+                    rec = {"label": label, "kind": "lab", "command": "python scripts/lab_timing.py",
+                           "target_s": target, "wall_s": figures[key], "peak_memory_mb": None,
+                           "exit_code": 0, "timed_out": False}
+                    rec["result"] = _result(rec)
+                    items.append(rec)
+
         if not args.skip_tests:
-            unit = run("unit tests (`pytest tests`)", "unit", [sys.executable, "-m", "pytest", "-q", "tests"])
+            unit = run("unit tests (`pytest tests --ignore=tests/browser`)", "unit",
+                       [sys.executable, "-m", "pytest", "-q", "tests", "--ignore=tests/browser"])
             nb_arg = _rel(nb_dir)
             if any(nb_dir.glob("*.ipynb")):
                 nbval = run(f"nbval (`pytest --nbval {nb_arg}`)", "nbval",
@@ -373,17 +406,24 @@ def main(argv=None) -> int:
             else:
                 nbval = None
                 print(f"  nbval: skipped, no notebooks in {nb_arg}")
-            parts = [r for r in (unit, nbval) if r is not None]
-            total = {
-                "label": "`make test` (unit + nbval)", "kind": "make-test", "command": "make test",
-                "target_s": MAKE_TEST_TARGET_S,
-                "wall_s": round(sum(r["wall_s"] for r in parts), 1),
-                "peak_memory_mb": max((r["peak_memory_mb"] or 0) for r in parts) or None,
-                "exit_code": next((r["exit_code"] for r in parts if r["exit_code"]), 0),
-                "timed_out": any(r["timed_out"] for r in parts),
-            }
-            total["result"] = _result(total)
-            items.append(total)
+            browser = run("browser tests (`pytest tests/browser`, JupyterLab + Chromium)", "browser",
+                          [sys.executable, "-m", "pytest", "-q", "-rs", "tests/browser"])
+
+            def total(label, parts, target_s):
+                parts = [r for r in parts if r is not None]
+                rec = {
+                    "label": label, "kind": "make-test", "command": "make test", "target_s": target_s,
+                    "wall_s": round(sum(r["wall_s"] for r in parts), 1),
+                    "peak_memory_mb": max((r["peak_memory_mb"] or 0) for r in parts) or None,
+                    "exit_code": next((r["exit_code"] for r in parts if r["exit_code"]), 0),
+                    "timed_out": any(r["timed_out"] for r in parts),
+                }
+                rec["result"] = _result(rec)
+                items.append(rec)
+
+            # the 10-minute target was set for unit + nbval; the browser tests came later (issue 7)
+            total("unit + nbval (`make test` before the browser tests)", (unit, nbval), MAKE_TEST_TARGET_S)
+            total("`make test` (unit + nbval + browser)", (unit, nbval, browser), None)
 
         if args.pretrain:
             run("pretraining (`python -m course_utils.pretrain`)", "pretrain",
