@@ -71,7 +71,7 @@ bench: setup
 	$(PY) scripts/benchmark.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info test-artifacts
+	rm -rf $(VENV) build *.egg-info test-artifacts .cache/strategy_lab .cache/lab_demo
 
 # Reproducibility: every notebook executed three times in a row must pass nbval each time, then
 # every lesson re-runs with other seeds (COURSE_SEEDS=3,4,5) in a kernel with the network blocked
@@ -80,6 +80,7 @@ clean:
 .PHONY: repro
 repro: export OMP_NUM_THREADS = 2
 repro: setup
-	@for i in 1 2 3; do echo "== nbval, run $$i of 3"; $(PY) -m pytest -q $(NBVAL) notebooks || exit 1; done
+	@for i in 1 2 3; do echo "== nbval, run $$i of 3 (empty strategy-lab cache, so lesson 07 trains again)"; \
+	  COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q $(NBVAL) notebooks || exit 1; done
 	@echo "== claims on other seeds, offline"
 	$(PY) -m pytest -q -m slow tests/test_claims_other_seeds.py
