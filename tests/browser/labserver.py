@@ -85,6 +85,7 @@ class JupyterLabServer:
         write_lab_settings(dirs["JUPYTERLAB_SETTINGS_DIR"])
         env.pop("JUPYTER_PATH", None)        # the kernelspec comes from sys.prefix (the venv)
         env["OMP_NUM_THREADS"] = env.get("OMP_NUM_THREADS", "2")   # as make nbval / make outputs
+        env["COURSE_LAB_CACHE"] = str(self.workdir / "strategy-lab-cache")   # never the learner's own cache
         return env
 
     def start(self):
