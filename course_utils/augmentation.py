@@ -71,8 +71,13 @@ def check_aug_knobs(**knobs):
     return out
 
 
+PAD_MODES = ("zeros", "border", "reflection")   # fastai's PadMode
+
+
 def checked_aug_transforms(size=None, pad_mode="reflection", **knobs):
     """``aug_transforms(size=size, pad_mode=pad_mode, **knobs)`` after ``check_aug_knobs``; unset knobs keep fastai's defaults."""
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES} (how the empty corners are filled), got {pad_mode!r}")
     return aug_transforms(size=size, pad_mode=pad_mode, **check_aug_knobs(**knobs))
 
 

@@ -19,7 +19,9 @@ from matplotlib.figure import Figure
 
 from .strategies import STRATEGIES, get_strategy
 from .strategy_lab import COLUMNS, compare_strategies, final_epoch
+from .validate import check_positive_int, check_seed
 
+MAX_EPOCHS = 15
 DEFAULT_CHECKED = ("linear probe", "head only", "fine_tune", "discriminative", "gradual", "LP-FT")
 
 
@@ -63,18 +65,28 @@ class StrategyLab:
                  augment=False, seeds=(0, 1, 2, 3, 4), k_max=50, data=None, cache=None, lr=None):
         self.strategies = {st.name: st for st in (get_strategy(s) for s in (strategies or list(STRATEGIES)))}
         names = list(self.strategies)
-        seeds = [int(s) for s in seeds]
+        if checked is DEFAULT_CHECKED:   # the default ticks whichever of its names this lab has
+            checked = [n for n in checked if n in self.strategies]
+        unknown = [n for n in checked if n not in self.strategies]
+        if unknown:
+            raise ValueError(f"checked: {unknown} are not among the lab's strategies {names}")
+        seeds = [check_seed(s, "each of seeds") for s in seeds]
         if not seeds:
             raise ValueError("seeds: give at least one seed for the seed slider to pick from")
+        k_max = check_positive_int(k_max, "k_max")
+        for value, name, hi in [(labels_per_class, "labels_per_class", k_max), (epochs, "epochs", MAX_EPOCHS),
+                                (n_seeds, "n_seeds", len(seeds))]:
+            if check_positive_int(value, name) > hi:
+                raise ValueError(f"{name} must be between 1 and {hi} (the slider's range), got {value}")
         self.data, self.cache, self.lr, self.seeds = data, cache, lr, seeds
         self.strategy_boxes = [W.Checkbox(value=n in checked, description=n, indent=False,
                                           layout=W.Layout(width="150px")) for n in names]
         style = {"description_width": "initial"}
         self.labels_per_class = W.IntSlider(value=labels_per_class, min=1, max=k_max, description="labels/class",
                                             continuous_update=False, style=style)
-        self.epochs = W.IntSlider(value=epochs, min=1, max=15, description="epochs", continuous_update=False,
+        self.epochs = W.IntSlider(value=epochs, min=1, max=MAX_EPOCHS, description="epochs", continuous_update=False,
                                   style=style)
-        self.n_seeds = W.IntSlider(value=min(n_seeds, len(seeds)), min=1, max=len(seeds), description="seeds",
+        self.n_seeds = W.IntSlider(value=n_seeds, min=1, max=len(seeds), description="seeds",
                                    continuous_update=False, style=style)
         self.augment = W.Checkbox(value=augment, description="augmentation", indent=False)
         self.run_button = _with_class(W.Button(description="Run", button_style="primary", icon="play"), "lab-run")

@@ -374,6 +374,8 @@ CASES = [
     Case("weight_drift wrong snapshot", lambda env: (lambda: forgetting.weight_drift(env.learner(), [[torch.ones(1)]])),
          ValueError, "same learner, before training"),
     # --- augmentation knobs (lesson 06)
+    Case("aug pad_mode unknown", call(augmentation.checked_aug_transforms, pad_mode="bogus"), ValueError,
+         "pad_mode must be one of"),
     Case("aug max_rotate negative", call(augmentation.checked_aug_transforms, max_rotate=-10), ValueError,
          "use a positive number"),
     Case("aug p_affine 1.5", call(augmentation.check_aug_knobs, p_affine=1.5), ValueError, "a probability"),
@@ -411,6 +413,15 @@ CASES = [
     Case("StrategyLab Run with nothing ticked", lambda env: (lambda: setattr(
          env, "lab", StrategyLab(checked=(), cache=env.tmp / "c")) or env.lab.run()), None,
          after=lambda env: "Tick at least one strategy" in env.lab.status.value or pytest.fail(env.lab.status.value)),
+    Case("StrategyLab unknown name in checked", call(StrategyLab, checked=("fine_tune", "magic")), ValueError,
+         "are not among the lab's strategies"),
+    Case("StrategyLab labels_per_class=0", call(StrategyLab, labels_per_class=0), ValueError,
+         "labels_per_class must be a whole number >= 1"),
+    Case("StrategyLab epochs=40 (slider goes to 15)", call(StrategyLab, epochs=40), ValueError,
+         "between 1 and 15"),
+    Case("StrategyLab n_seeds=0", call(StrategyLab, n_seeds=0), ValueError, "n_seeds must be a whole number >= 1"),
+    Case("StrategyLab seeds=['a']", call(StrategyLab, seeds=["a"]), ValueError, "non-negative whole number"),
+    Case("StrategyLab k_max=0", call(StrategyLab, k_max=0), ValueError, "k_max must be a whole number >= 1"),
     # --- interrupted training
     Case("Ctrl-C mid-fit: learner still trains, files intact", interrupted_fit(KeyboardInterrupt()), KeyboardInterrupt,
          after=still_trains),
