@@ -83,4 +83,4 @@ repro: setup
 	@for i in 1 2 3; do echo "== nbval, run $$i of 3 (empty strategy-lab cache, so lesson 07 trains again)"; \
 	  COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q $(NBVAL) notebooks || exit 1; done
 	@echo "== claims on other seeds, offline"
-	$(PY) -m pytest -q -m slow tests/test_claims_other_seeds.py
+	COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q -m slow tests/test_claims_other_seeds.py
