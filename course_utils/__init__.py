@@ -1,8 +1,18 @@
-"""Plumbing for the course "Fine-tuning pretrained models with fastai".
+"""Plumbing for the course "Fine-tuning pretrained models with fastai": ``import course_utils as cu``.
 
-The techniques (freezing, fine_tune, discriminative learning rates...) are written in the
-notebooks as fastai calls; this package only supplies data, the shipped backbone, plots,
-widgets and exercise checks.
+The techniques (freezing, ``fine_tune``, discriminative learning rates...) are written in the
+notebooks as fastai calls, so a bare name in a lesson is fastai's and a ``cu.`` name is the
+course's. One rule finds anything:
+
+* the core, here, is what two or more lessons use: ``config`` (tier, paths, seeds, argument
+  checks), ``data`` (printed characters, digits, the tier's entry points, augmentation knobs),
+  ``folders`` (your own images, the full tier's Pets), ``backbone`` (the shipped MiniResNet,
+  forgetting, the environment check), ``groups`` (layer groups, ULMFiT rates, gradual
+  unfreezing), ``measure`` (the epoch log, skipping validation, mean ± sd), ``plots`` and
+  ``widgets``; every public name of theirs is re-exported as ``cu.<name>``;
+* ``course_utils.lessons.lNN_<notebook>``: what only lesson NN uses (its plots, widget, readers);
+* ``course_utils.lab``: the strategy lab (lesson 07);
+* ``course_utils.checks.lNN_<notebook>``: lesson NN's exercise checks.
 """
 import warnings
 
@@ -12,4 +22,22 @@ warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated
 # fastai.vision.all imports fastai.tabular, which sets a pandas option that pandas 3 deprecates.
 warnings.filterwarnings("ignore", message=r".*mode\.chained_assignment.* option is deprecated")
 
-__version__ = "0.1.0"
+from .config import (DATA_DIR, DEFAULT_SEEDS, MODES, REPO_ROOT, SEEDS_ENV, check_labels_per_class,  # noqa: E402
+                     check_mode, check_positive_int, check_seed, get_mode, is_whole_number, lesson_seeds,
+                     seed_everything, set_mode, tier_settings)
+from .data import (AUG_DEFAULTS, CHARS, CLASSES, DIGIT_SAFE, DIGIT_SAFE_PAD, IMAGE_SIZE, N_TEST, PAD_MODES,  # noqa: E402
+                   RECIPE, check_aug_knobs, checked_aug_transforms, digit_images, digit_safe_tfms, digits_dls,
+                   few_shot_indices, make_source_data, max_labels_per_class, split_indices, tier_arch, tier_dls,
+                   tier_max_labels_per_class, to_tensor)
+from .folders import folder_dls, pets_dls, validate_image_folder  # noqa: E402
+from .backbone import (MiniResNet, classifier_accuracy, environment_report, heldout_source_data,  # noqa: E402
+                       load_checkpoint, mini_resnet, mini_resnet_split, pretrained_model, read_card,
+                       source_accuracy, source_classifier)
+from .groups import (ULMFIT_FACTOR, check_group_index, check_rate, check_schedule, check_splitter_output,  # noqa: E402
+                     count_trainable, frozen_groups, gradual_unfreeze, group_counts, group_names, group_trains,
+                     n_groups, stage_plan, ulmfit_lrs, ulmfit_slice)
+from .measure import EpochLog, SkipValidation, attach_epoch_log, fmt_mean_spread, mean_spread  # noqa: E402
+from .plots import finish_axes, figure_png, plot_gain_vs_forgetting, plot_learning_curves, show_figure  # noqa: E402
+from .widgets import LabelsPerClassExplorer, RunWidget  # noqa: E402
+
+__version__ = "0.2.0"

@@ -1,24 +1,87 @@
-"""The shipped backbone: load it (checksum-verified, weights only) and register it with fastai.
+"""The quick tier's pretrained network: its architecture, the shipped weights, and what it still knows.
 
-After ``import course_utils.backbone``, ``vision_learner(dls, mini_resnet)`` works exactly as
-with ``resnet34``: fastai cuts the body at the pooling layer, adds its head, splits the model
-into five layer groups (stem+stage 1, stage 2, stage 3, stage 4, head) and freezes the body.
+``MiniResNet`` is a small ResNet shaped like torchvision's (stem, four residual stages, pool,
+flatten, linear, all children of one ``nn.Sequential``), so fastai treats it the same: after
+``import course_utils``, ``vision_learner(dls, cu.mini_resnet)`` cuts the body at the pooling layer
+(``cut=5``, as ``cut=-2`` does for a torchvision ResNet), adds its head, splits the model into five
+layer groups (stem+stage 1, stage 2, stage 3, stage 4, head) and freezes the body.
+
+The weights (``data/mini_resnet_chars.pth``) are checked against the sha256 in their model card
+and loaded weights-only. **Forgetting** is measured by putting the pretrained source classifier
+back on a fine-tuned body (``source_classifier``) and reading printed characters rendered with
+a seed pretraining never used (``source_accuracy``).
 """
 import copy
 import hashlib
 import json
+import os
+import platform
+import sys
+from functools import lru_cache
 
+import fastai
 import torch
+import torchvision
 from fastai.vision.all import L, model_meta, params
 from torch import nn
 
-from .backbone_arch import BODY_CHILDREN, MiniResNet
 from . import config
-from .source_data import CHARS
+from .config import get_mode
+from .data import CHARS, make_source_data, to_tensor
+
+STAGE_WIDTHS = (16, 32, 64, 128)
+BODY_CHILDREN = 5  # stem + four stages
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with a shortcut (projected when the shape changes)."""
+
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + self.shortcut(x))
+
+
+def stage(c_in, c_out, stride, blocks):
+    return nn.Sequential(BasicBlock(c_in, c_out, stride), *[BasicBlock(c_out, c_out) for _ in range(blocks - 1)])
+
+
+class MiniResNet(nn.Sequential):
+    """Stem, four stages (layer groups for fastai) and a classifier for the source task."""
+
+    def __init__(self, n_classes, widths=STAGE_WIDTHS, blocks=(1, 1, 1, 1), n_in=3):
+        w = widths
+        super().__init__(
+            nn.Sequential(nn.Conv2d(n_in, w[0], 3, 1, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True)),
+            stage(w[0], w[0], 2, blocks[0]),
+            stage(w[0], w[1], 2, blocks[1]),
+            stage(w[1], w[2], 2, blocks[2]),
+            stage(w[2], w[3], 2, blocks[3]),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(w[3], n_classes),
+        )
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+
+# ---- the shipped weights ----------------------------------------------------------------
 
 WEIGHTS_FILE = "mini_resnet_chars.pth"
 CARD_FILE = "mini_resnet_chars.json"
-REBUILD_COMMAND = "make pretrain   (or: python -m course_utils.pretrain)"
+REBUILD_COMMAND = "make pretrain   (or: python scripts/pretrain.py)"
 
 
 def weights_path():
@@ -92,6 +155,20 @@ def source_classifier(body=None):
     return nn.Sequential(*copy.deepcopy(body).children(), *head).eval()
 
 
+def pretrained_model(arch):
+    """The whole pretrained network (source classifier included), loaded the way ``vision_learner`` does.
+
+    torchvision architectures that fastai knows take ``weights=`` (ImageNet weights, full tier);
+    the course's ``mini_resnet`` takes ``pretrained=True`` (the shipped, checksum-verified file).
+    Cut it with ``create_body(pretrained_model(arch), cut=model_meta[arch]["cut"])``.
+    """
+    meta = model_meta.get(arch)
+    if meta is None:
+        raise ValueError(f"{getattr(arch, '__name__', arch)!r} is not registered in fastai's model_meta; "
+                         f"use cu.tier_arch() (importing course_utils registers mini_resnet)")
+    return arch(weights=meta["weights"]) if "weights" in meta else arch(pretrained=True)
+
+
 def _register():
     try:
         stats = tuple(tuple(s) for s in read_card()["normalize_stats"])
@@ -101,3 +178,87 @@ def _register():
 
 
 _register()
+
+
+# ---- forgetting: the source task after fine-tuning ---------------------------------------------
+
+HELDOUT_SEED = 20_000
+HELDOUT_PER_CLASS = 10
+
+
+@lru_cache(maxsize=4)
+def _heldout(n_per_class, seed):
+    card = read_card()
+    used = {card.get("seed"), card.get("heldout_seed")}
+    if seed in used:
+        raise ValueError(f"seed {seed} was used to build the backbone's own training or held-out data "
+                         f"(seeds {sorted(s for s in used if s is not None)}); pick another, e.g. {HELDOUT_SEED}")
+    x, y = make_source_data(n_per_class, seed=seed)
+    return to_tensor(x, card["normalize_stats"]), torch.from_numpy(y).long()
+
+
+def heldout_source_data(n_per_class=HELDOUT_PER_CLASS, seed=HELDOUT_SEED):
+    """``(x, y)``: printed characters the backbone never saw, normalised with the model card's stats.
+
+    ``n_per_class`` images of each of the 36 characters (360 by default), rendered with ``seed``.
+    """
+    if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
+        raise ValueError(f"n_per_class must be a positive whole number, got {n_per_class!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative whole number, got {seed!r}")
+    return _heldout(n_per_class, seed)
+
+
+def classifier_accuracy(model, x, y, batch_size=512):
+    """Accuracy of ``model`` (put in eval mode) on tensors ``x``, ``y``."""
+    if len(x) != len(y) or len(y) == 0:
+        raise ValueError(f"x and y must be non-empty and the same length, got {len(x)} and {len(y)}")
+    model.eval()
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        hits = sum((model(x[i:i + batch_size].to(device)).argmax(1).cpu() == y[i:i + batch_size]).sum().item()
+                   for i in range(0, len(y), batch_size))
+    return hits / len(y)
+
+
+def source_accuracy(body=None, data=None):
+    """Source-task accuracy with ``body`` (e.g. ``learn.model[0]``) under the pretrained source classifier.
+
+    ``body=None`` measures the shipped pretrained network: the score before any fine-tuning.
+    ``data`` is ``(x, y)`` (default: ``heldout_source_data()``). The body is copied, not changed.
+    """
+    x, y = heldout_source_data() if data is None else data
+    return classifier_accuracy(source_classifier(body), x, y)
+
+
+# ---- lesson 00's environment check ------------------------------------------------------------
+
+def device_name():
+    """``"cuda: <GPU name>"`` when a GPU is usable, else ``"cpu (<n> cores)"``."""
+    if torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu ({os.cpu_count()} cores)"
+
+
+def backbone_status():
+    """``"ok (sha256 ...)"`` when the shipped weights match their model card, else what to do."""
+    try:
+        card = read_card()
+        load_checkpoint(card=card)
+        return f"ok: {weights_path().name}, sha256 {card['sha256'][:12]}..."
+    except (FileNotFoundError, ValueError) as e:
+        return f"PROBLEM: {e}"
+
+
+def environment_report():
+    """The facts lesson 00 prints, as an ordered dict of name -> text."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__.split("+")[0],
+        "torchvision": torchvision.__version__.split("+")[0],
+        "fastai": fastai.__version__,
+        "device": device_name(),
+        "tier": get_mode(),
+        "backbone": backbone_status(),
+        "platform": f"{platform.system()} {platform.machine()}, {sys.implementation.name}",
+    }

@@ -1,14 +1,19 @@
-"""Where the course keeps its files, and which tier it runs: ``quick`` (default, offline) or ``full``.
+"""Where the course keeps its files, which tier it runs, seeds, and the argument checks every module shares.
 
-Switch with the environment variable ``COURSE_MODE=full`` before starting Jupyter, or with
-``set_mode("full")`` at the top of a notebook (lesson 00 shows how).
+The tier is ``quick`` (default, offline, CPU) or ``full`` (Pets and resnet34, network and GPU):
+``COURSE_MODE=full`` before starting Jupyter, or ``cu.set_mode("full")`` at the top of a notebook.
 """
 import os
 from pathlib import Path
 
+import numpy as np
+from fastai.torch_core import set_seed
+
 MODES = ("quick", "full")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data"))
+SEEDS_ENV = "COURSE_SEEDS"
+DEFAULT_SEEDS = (0, 1, 2)
 
 _mode = None
 
@@ -32,3 +37,70 @@ def set_mode(mode):
     global _mode
     _mode = check_mode(mode)
     return _mode
+
+
+def tier_settings():
+    """Training settings each tier's lessons start from: learning rate, epoch budget, image size."""
+    if get_mode() == "full":
+        return {"lr": 2e-3, "epochs": 2, "size": 224}  # fastai's defaults for resnet34 on Pets
+    return {"lr": 1e-2, "epochs": 2, "size": 32}
+
+
+# ---- argument checks: one clear ValueError instead of a deep traceback ----------------------
+
+def is_whole_number(x):
+    """True for Python/NumPy integers (bool excluded)."""
+    return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
+
+
+def check_labels_per_class(k, k_max, k_min=1, where=None):
+    """Return ``k`` as an int when it is a whole number with ``k_min <= k <= k_max``, else raise a ValueError.
+
+    ``where`` says where ``k_max`` comes from, e.g. "(the smallest class has 7 images)"; it is
+    said when ``k`` is too large.
+    """
+    if not is_whole_number(k) or not k_min <= k <= k_max:
+        where = where or "(the fewest labelled images any class has)"
+        said = f" {where}" if is_whole_number(k) and k > k_max else ""
+        raise ValueError(f"labels per class must be a whole number with {k_min} <= k <= {k_max}{said}, got {k!r}")
+    return int(k)
+
+
+def check_seed(seed, name="seed"):
+    """Return ``seed`` as an int when it is a non-negative whole number, else raise a ValueError."""
+    if not is_whole_number(seed) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative whole number such as 0, 1 or 2, got {seed!r}")
+    return int(seed)
+
+
+def check_positive_int(value, name, hint=""):
+    """Return ``value`` as an int when it is a whole number >= 1, else raise a ValueError (``hint`` says what to use)."""
+    if not is_whole_number(value) or value < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}" + (f" ({hint})" if hint else ""))
+    return int(value)
+
+
+# ---- seeds --------------------------------------------------------------------------------
+
+def seed_everything(seed):
+    """Seed Python, NumPy and torch with fastai's ``set_seed`` (cuDNN deterministic); returns the seed."""
+    seed = check_seed(seed)
+    set_seed(seed, reproducible=True)
+    return seed
+
+
+def lesson_seeds(default=DEFAULT_SEEDS):
+    """The seeds a lesson averages over: ``default``, or ``COURSE_SEEDS="3,4,5"`` from the environment.
+
+    The environment variable lets a test re-run a lesson's claims on other seeds without editing it.
+    """
+    raw = os.environ.get(SEEDS_ENV, "").strip()
+    if not raw:
+        return list(default)
+    try:
+        seeds = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{SEEDS_ENV} must be comma-separated whole numbers such as 3,4,5; got {raw!r}") from None
+    if len(seeds) < 2 or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{SEEDS_ENV} needs at least two distinct non-negative seeds (a spread needs two); got {raw!r}")
+    return seeds

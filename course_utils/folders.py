@@ -1,20 +1,27 @@
-"""Bring your own data: a folder laid out as ``root/<class_name>/<image files>``.
+"""Image folders: your own (``root/<class_name>/<image files>``) and the full tier's Oxford-IIIT Pets.
 
 ``validate_image_folder`` finds layout mistakes and broken images before fastai does, each with
 one message that says what is wrong and how to fix it; ``folder_dls`` turns the folder into
 fastai ``DataLoaders``, optionally with only ``k`` training images per class.
+
+The full tier (fastbook ch. 5): Pets labelled by breed and an ImageNet resnet34. Nothing here
+touches the network on import; ``pets_path`` downloads (about 800 MB) on first use through
+fastai's own ``untar_data``.
 """
 import random
+import re
 from collections import defaultdict
 from pathlib import Path
 
 from fastai.data.block import CategoryBlock, DataBlock
-from fastai.data.transforms import RandomSplitter, get_image_files, image_extensions, parent_label
+from fastai.data.external import URLs, untar_data
+from fastai.data.transforms import RandomSplitter, get_image_files, parent_label
+from fastai.vision.all import resnet34
 from fastai.vision.augment import Resize
 from fastai.vision.data import ImageBlock
-from PIL import Image
+from fastai.vision.utils import verify_image
 
-from .validate import check_labels_per_class, check_positive_int, check_seed
+from .config import check_labels_per_class, check_positive_int, check_seed
 
 LAYOUT = "root/<class_name>/<image files>"
 MAX_NAMED = 5
@@ -68,17 +75,8 @@ def _check_counts(root, counts):
                          f"two classes: add another class subfolder")
 
 
-def _is_readable(path):
-    try:
-        with Image.open(path) as img:
-            img.verify()
-        return True
-    except Exception:
-        return False
-
-
 def _check_images_open(root, files):
-    bad = [f for f in files if not _is_readable(f)]
+    bad = [f for f in files if not verify_image(f)]
     if bad:
         raise ValueError(f"{len(bad)} image file(s) in {root} cannot be opened by PIL ({_names(bad, root)}): "
                          "delete or replace them (or re-save them as .jpg/.png)")
@@ -108,7 +106,7 @@ def keep_k_per_class(train_idx, labels, k, seed):
         by_label[y].append(i)
     smallest_label = min(sorted(by_label), key=lambda y: len(by_label[y]))
     n = len(by_label[smallest_label])
-    k = check_labels_per_class(k, n, f"(the smallest class in the training split, {smallest_label!r}, has {n} images)")
+    k = check_labels_per_class(k, n, where=f"(the smallest class in the training split, {smallest_label!r}, has {n} images)")
     rng = random.Random(seed)
     return sorted(i for y in sorted(by_label) for i in rng.sample(sorted(by_label[y]), k))
 
@@ -164,3 +162,54 @@ def folder_dls(path, k=None, seed=0, valid_pct=0.2, size=64, bs=16, item_tfms=No
     validate_image_folder(path)
     splitter = make_splitter(valid_pct, seed, parent_label, k=k, k_seed=seed)
     return image_dls(Path(path).expanduser(), parent_label, splitter, size, bs, item_tfms, batch_tfms)
+
+
+# ---- the full tier: Oxford-IIIT Pets -------------------------------------------------------
+
+BREED_PATTERN = re.compile(r"^(.+)_\d+\.jpg$")
+PETS_SPLIT_SEED = 42
+
+
+def pets_path(url=URLs.PETS, base=None):
+    """Path of the Pets ``images`` folder, downloaded and extracted by fastai's ``untar_data`` if needed.
+
+    ``base`` is where fastai keeps its config, archive and data (default: ``$FASTAI_HOME`` or ``~/.fastai``).
+    """
+    images = Path(untar_data(url, base=base)) / "images"
+    if not images.is_dir():
+        raise FileNotFoundError(f"{url} extracted without an 'images' folder (expected {images}): "
+                                "check the URL points at the Oxford-IIIT Pets archive")
+    return images
+
+
+def breed_of(path):
+    """The breed in a Pets file name, e.g. ``great_pyrenees_173.jpg`` -> ``great_pyrenees``."""
+    match = BREED_PATTERN.match(Path(path).name)
+    if match is None:
+        raise ValueError(f"{Path(path).name!r} is not a Pets file name like 'Bengal_12.jpg' "
+                         f"(pattern {BREED_PATTERN.pattern}): remove it from the images folder")
+    return match.group(1)
+
+
+def pets_dls(k=None, seed=0, url=URLs.PETS, base=None, size=224, bs=32, item_tfms=None, batch_tfms=None):
+    """``DataLoaders`` for Pets labelled by breed, with a fixed 20% validation split (seed 42).
+
+    With ``k``, keep ``k`` training images per breed, chosen reproducibly by ``seed``.
+    """
+    splitter = make_splitter(0.2, PETS_SPLIT_SEED, breed_of, k=k, k_seed=seed)
+    return image_dls(pets_path(url, base), breed_of, splitter, size, bs, item_tfms, batch_tfms)
+
+
+def full_arch():
+    """The full tier's architecture: torchvision's resnet34 (ImageNet weights are fetched by ``vision_learner``)."""
+    return resnet34
+
+
+def pets_max_labels_per_class():
+    """The largest ``k`` every breed can supply from the downloaded files, with ``pets_dls``' fixed split."""
+    files = get_image_files(pets_path())
+    train, _ = make_splitter(0.2, PETS_SPLIT_SEED, breed_of)(files)
+    counts = defaultdict(int)
+    for i in train:
+        counts[breed_of(files[i])] += 1
+    return min(counts.values())

@@ -1,7 +1,11 @@
-"""Figures the lessons reuse: image grids and learning curves (mean ± spread over seeds)."""
+"""Figures several lessons share: axes finishing, learning curves, gain against forgetting, and two
+ways to show a figure (once in a cell, or as PNG bytes for an ``ipywidgets.Image``)."""
+import io
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .measure import mean_spread
 
 def finish_axes(ax, xlabel, ylabel, title=None, log_y=False, grid=None, legend=None):
     """The labels, grid, legend and title every course plot ends with; returns ``ax``."""
@@ -14,25 +18,6 @@ def finish_axes(ax, xlabel, ylabel, title=None, log_y=False, grid=None, legend=N
     if title:
         ax.set_title(title)
     return ax
-
-
-def show_images(images, titles=None, ncols=10, size=1.1, cmap="gray", suptitle=None):
-    """A grid of images (arrays H x W or H x W x 3); returns the figure."""
-    images = list(images)
-    if not images:
-        raise ValueError("show_images needs at least one image")
-    nrows = (len(images) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(np.asarray(images[i]), cmap=cmap, vmin=0, vmax=255)
-            if titles is not None:
-                ax.set_title(str(titles[i]), fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
 
 
 def plot_learning_curves(curves, metric="accuracy", ax=None, title=None):
@@ -55,3 +40,53 @@ def plot_learning_curves(curves, metric="accuracy", ax=None, title=None):
         ax.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
     ax.set_xticks(epochs)
     return finish_axes(ax, "epoch", metric, title)
+
+
+def plot_gain_vs_forgetting(points, ax=None, title=None, colors=None, baseline="head only"):
+    """One point per (strategy, labelled-set size): source accuracy lost (x) vs target accuracy gained (y).
+
+    ``points`` maps a label such as ``"gradual, 5/class"`` to ``(losses, gains)``, two lists with
+    one value per seed; each point is the mean with ± 1 sd error bars. Up and to the left is
+    better: more gained on the new task for less forgotten of the old one. ``colors`` maps a
+    label to its colour (the lab keeps each strategy's colour across panels); ``baseline`` names
+    what the gain is measured against (None: the y axis is the accuracy itself).
+    """
+    if not points:
+        raise ValueError("plot_gain_vs_forgetting needs at least one point")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    for label, (losses, gains) in points.items():
+        if len(losses) != len(gains) or len(losses) == 0:
+            raise ValueError(f"{label!r}: need as many source losses as target gains (one per seed), "
+                             f"got {len(losses)} and {len(gains)}")
+        (mx, sx), (my, sy) = mean_spread(losses), mean_spread(gains)
+        ax.errorbar(mx, my, xerr=sx, yerr=sy, fmt="o", capsize=3, label=label, color=(colors or {}).get(label))
+    ax.axhline(0, color="grey", lw=0.8)
+    ylabel = f"target accuracy gained over {baseline}" if baseline else "final test accuracy"
+    return finish_axes(ax, "source accuracy lost (pretrained − after fine-tuning)", ylabel, title,
+                       legend={"fontsize": 7})
+
+
+def show_figure(fig):
+    """Display ``fig`` once, then close it.
+
+    The cell gets exactly one figure output whatever the matplotlib backend: the inline one of
+    a Jupyter kernel, or ``Agg`` (``MPLBACKEND=Agg``, as ``make`` sets it), so stored notebooks
+    compare equal under both.
+    """
+    from IPython.display import display
+    display(fig)
+    plt.close(fig)
+
+
+def figure_png(fig, dpi=90):
+    """The figure as PNG bytes (for an ``ipywidgets.Image``); a pyplot figure is closed afterwards.
+
+    A ``matplotlib.figure.Figure`` made without pyplot (what a widget's background thread draws)
+    is left alone: pyplot never knew it.
+    """
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    if getattr(fig.canvas, "manager", None) is not None:
+        plt.close(fig)
+    return buf.getvalue()

@@ -1,9 +1,12 @@
-"""Auto-checks for the exercises, one module per topic (``basics``, ...).
+"""Auto-checks for the exercises: one module per lesson, named after its notebook (``l03_freezing_and_layer_groups``).
 
-Each check prints ✓ or ✗ with the reason and returns True/False. A check never raises on a
-wrong answer (a learner's attempt should not stop the notebook); an answer left as ``...``
-gets a reminder of what to fill in.
+Each check prints ✓ or ✗ with the reason and returns a ``Verdict`` (truthy when right). A check
+never raises on a wrong answer (a learner's attempt should not stop the notebook); an answer
+left as ``...`` gets a reminder of what to fill in and the shared ``NOT_ANSWERED`` verdict.
+The checks every lesson may use (a multiple choice, mean ± sd) are here; a lesson's checks
+module re-exports them, so a lesson needs only ``from course_utils.checks import lNN_... as checks``.
 """
+import numpy as np
 
 
 class Verdict:
@@ -38,3 +41,30 @@ def unanswered(answer, what):
 
 
 NOT_ANSWERED = Verdict(False)
+
+
+def check_mean_spread(answer, values, tol=5e-4):
+    """Exercise: ``answer = (mean, sd)`` of ``values`` over seeds (sample sd, ddof=1)."""
+    if unanswered(answer, "a pair (mean, sd)"):
+        return NOT_ANSWERED
+    try:
+        m, s = (float(v) for v in answer)
+    except (TypeError, ValueError):
+        return verdict(False, "", f"answer must be a pair (mean, sd), got {answer!r}")
+    v = np.asarray(values, dtype=float)
+    want_m, want_s = v.mean(), v.std(ddof=1)
+    if abs(m - want_m) > tol:
+        return verdict(False, "", f"the mean is off: {m:.4f} vs {want_m:.4f}")
+    if abs(s - v.std(ddof=0)) <= tol < abs(s - want_s):
+        return verdict(False, "", "that sd divides by n; with a few seeds use the sample sd (ddof=1)")
+    return verdict(abs(s - want_s) <= tol, f"{want_m:.3f} ± {want_s:.3f}",
+                    f"the spread is off: {s:.4f} vs {want_s:.4f} (sample standard deviation, ddof=1)")
+
+
+def check_choice(answer, correct, options, why):
+    """Exercise: a multiple-choice question; ``why`` explains the right answer either way."""
+    if unanswered(answer, f"one of {options}"):
+        return NOT_ANSWERED
+    if answer not in options:
+        return verdict(False, "", f"{answer!r} is not one of the options {options}")
+    return verdict(answer == correct, f"{answer!r}: {why}", f"not {answer!r}: {why}")

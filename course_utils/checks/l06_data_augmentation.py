@@ -1,7 +1,6 @@
 """Checks for lesson 06's exercises: a label-preserving pipeline for digits, presizing, item or batch."""
-import numpy as np
 
-from . import NOT_ANSWERED
+from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 

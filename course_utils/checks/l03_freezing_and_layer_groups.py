@@ -1,11 +1,11 @@
 """Checks for lesson 03's exercises: which groups train, BatchNorm parameters in frozen groups, a splitter."""
 from fastai.torch_core import norm_types
 
-from . import NOT_ANSWERED
+from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
-from ..layer_groups import (check_splitter_output, group_params, group_trains, trainable_params,
-                            units_of)
+from ..groups import check_splitter_output, count_trainable, group_counts, group_trains
+from ..lessons.l03_freezing_and_layer_groups import units_of
 
 
 def check_trains_last(learn, n_last=2):
@@ -53,7 +53,7 @@ def check_frozen_bn_params(answer, learn):
     if learn.opt is None:
         learn.create_opt()
     trains = group_trains(learn)
-    counts = group_params(learn)
+    counts = group_counts(learn)
     right = sum(c["trainable"] for c, t in zip(counts, trains) if not t)
     frozen_all = sum(c["params"] for c, t in zip(counts, trains) if not t)
     ok = f"{right:,} parameters train inside the frozen groups"
@@ -64,7 +64,7 @@ def check_frozen_bn_params(answer, learn):
     if answer == 0:
         return _verdict(False, "", "0 would be right with train_bn=False; fastai's default train_bn=True keeps the "
                                    "BatchNorm weights and biases of frozen groups trainable")
-    if answer == trainable_params(learn):
+    if answer == count_trainable(learn):
         return _verdict(False, "", "that counts the groups that train as well; count only the frozen ones, "
                                    "learn.opt.param_lists[:learn.opt.frozen_idx]")
     if answer == frozen_all:

@@ -2,7 +2,8 @@
 import numpy as np
 import pandas as pd
 
-from ..strategy_lab import COLUMNS, final_epoch
+from ..lab.runs import COLUMNS, final_epoch
+from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 
@@ -14,7 +15,7 @@ def _is_frame(df):
 def check_lab_run(df, strategies, labels_per_class, epochs, n_seeds):
     """Exercise: ``df`` is a ``compare_strategies`` frame with exactly this setting, every run complete."""
     if _unanswered(df, "the DataFrame that compare_strategies returned"):
-        return False
+        return NOT_ANSWERED
     if not _is_frame(df):
         return _verdict(False, "", f"expected the DataFrame compare_strategies returns (columns {COLUMNS}), "
                                    f"got {type(df).__name__}")
@@ -43,7 +44,7 @@ def best_strategy(df):
 def check_best_strategy(answer, df):
     """Exercise: which strategy has the highest mean final accuracy in ``df``?"""
     if _unanswered(answer, "a strategy name (a string)"):
-        return False
+        return NOT_ANSWERED
     means = final_epoch(df).groupby("strategy", sort=False)["accuracy"].mean()
     if answer not in means.index:
         return _verdict(False, "", f"{answer!r} is not in this frame; its strategies are {list(means.index)}")
@@ -59,7 +60,7 @@ def check_best_strategy(answer, df):
 def check_least_forgetting(answer, df, among):
     """Exercise: among the strategies ``among``, which kept the most source-task accuracy (mean over seeds)?"""
     if _unanswered(answer, f"one of {list(among)}"):
-        return False
+        return NOT_ANSWERED
     if answer not in among:
         return _verdict(False, "", f"{answer!r} is not one of the candidates {list(among)}")
     src = final_epoch(df).groupby("strategy")["source_accuracy"].mean()
@@ -79,7 +80,7 @@ def check_own_strategy(train_fn, learn, epochs, n_last):
     Runs it on ``learn`` (quietly) and looks at which groups changed and how many epochs ran.
     """
     if _unanswered(train_fn, "a function train(learn, epochs, lr)"):
-        return False
+        return NOT_ANSWERED
     if not callable(train_fn):
         return _verdict(False, "", f"expected a function train(learn, epochs, lr), got {type(train_fn).__name__}")
     from ..forgetting import group_params, snapshot_groups

@@ -11,27 +11,27 @@ reads it back from the ``ResultCache``, and returns one row per epoch of every r
 uses an ImageFolder-style directory of your own images, validated first.
 """
 import hashlib
+import json
 import math
-import random
+import os
+import tempfile
 import time
-from contextlib import contextmanager
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
 import fastai
-import numpy as np
 import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelFitException
 from fastai.data.core import DataLoaders, TfmdDL
+from fastai.torch_core import no_random
 
-from .config import get_mode
-from .history import attach_history
-from .layer_groups import trainable_params
-from .result_cache import ResultCache
-from .seeds import seed_everything
+from ..config import get_mode, is_whole_number, seed_everything, tier_settings
+from ..data import digit_images, digit_safe_tfms, digits_dls, split_indices, tier_arch, tier_dls
+from ..folders import folder_dls, validate_image_folder
+from ..measure import EpochLog
 from .strategies import get_strategy, make_learner
-from .validate import is_whole_number
 
 COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "epoch", "train_loss", "valid_loss", "accuracy",
            "wall_seconds", "trainable_params", "source_accuracy"]
@@ -54,20 +54,123 @@ class StopOnEvent(Callback):
             raise CancelFitException()
 
 
-class EpochClock(Callback):
-    """Per training epoch: seconds since the run started and how many parameters trained."""
+# ---- the on-disk cache ------------------------------------------------------------------------
+# An on-disk cache of training results, one small JSON file per run, safe to kill at any moment.
+#
+# The key is the sha256 of a canonical JSON of everything that changes a result (strategy and its
+# code, seed, labels per class, epochs, learning rate, augmentation, a fingerprint of the data,
+# the backbone's checksum, library versions). A changed key is a different file, so it recomputes.
+#
+# Writes are atomic: the JSON goes to a temporary file in the cache folder, then ``os.replace``
+# puts it in place, so a reader (another thread, another kernel) sees the old file or the new
+# one, never half of one; a kernel restart loses nothing that was written. A file that cannot be
+# read back (truncated, edited by hand, from an older format) is reported through ``report`` and
+# treated as missing: the caller recomputes and overwrites it.
 
-    def __init__(self, start):
-        self.start, self.rows = start, []
 
-    def before_train(self):
-        self._trained = True
+FORMAT = 1
 
-    def after_epoch(self):
-        if getattr(self, "_trained", False):      # skip learn.validate(), which runs no training phase
-            self._trained = False
-            self.rows.append({"wall_seconds": time.perf_counter() - self.start,
-                              "trainable_params": trainable_params(self.learn)})
+
+class CacheWarning(UserWarning):
+    """A cache file could not be used (it will be recomputed)."""
+
+
+CACHE_ENV = "COURSE_LAB_CACHE"
+
+
+def default_cache_dir():
+    """``<repo>/.cache/strategy_lab`` (git-ignored), or the folder named by ``COURSE_LAB_CACHE``."""
+    if os.environ.get(CACHE_ENV, "").strip():
+        return Path(os.environ[CACHE_ENV].strip())
+    from ..config import REPO_ROOT
+    return REPO_ROOT / ".cache" / "strategy_lab"
+
+
+def canonical_json(obj):
+    """JSON with sorted keys and no spaces: the same dict always gives the same text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True, default=str)
+
+
+def cache_key(fields):
+    """The sha256 (hex) of ``fields``' canonical JSON."""
+    if not isinstance(fields, dict) or not fields:
+        raise ValueError(f"a cache key is built from a non-empty dict of fields, got {fields!r}")
+    return hashlib.sha256(canonical_json(fields).encode()).hexdigest()
+
+
+def _warn(message):
+    warnings.warn(message, CacheWarning, stacklevel=3)
+
+
+class ResultCache:
+    """``get(fields)`` / ``put(fields, value)`` with JSON-serialisable ``value``s, in folder ``path``.
+
+    ``report(message)`` is called for every unusable file (default: a ``CacheWarning``); the
+    messages are also kept in ``problems``.
+    """
+
+    def __init__(self, path=None, report=None):
+        self.path = Path(default_cache_dir() if path is None else path).expanduser()
+        if self.path.exists() and not self.path.is_dir():
+            raise ValueError(f"cache path {self.path} is a file; pass a folder (it is created if missing)")
+        self.report = report or _warn
+        self.problems = []
+
+    def file_for(self, fields):
+        key = cache_key(fields)
+        return self.path / f"{key[:2]}" / f"{key}.json"
+
+    def _problem(self, message):
+        self.problems.append(message)
+        self.report(message)
+
+    def get(self, fields):
+        """The stored value for ``fields``, or None (missing, or unreadable: reported, then None)."""
+        f = self.file_for(fields)
+        try:
+            text = f.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            self._problem(f"cache file {f} cannot be read ({e}); recomputing")
+            return None
+        try:
+            record = json.loads(text)
+            if record.get("format") != FORMAT or record.get("key") != f.stem or "value" not in record:
+                raise ValueError("not a result written by this version of the cache")
+        except (ValueError, AttributeError) as e:
+            self._problem(f"cache file {f.name} is corrupt ({type(e).__name__}: {str(e)[:80]}); recomputing it")
+            return None
+        return record["value"]
+
+    def put(self, fields, value):
+        """Store ``value`` for ``fields`` atomically; returns the file written."""
+        f = self.file_for(fields)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        record = {"format": FORMAT, "key": f.stem, "fields": fields, "value": value}
+        text = json.dumps(record, indent=1, sort_keys=True, allow_nan=True, default=str)
+        fd, tmp = tempfile.mkstemp(dir=f.parent, prefix=f".{f.stem[:12]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, f)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return f
+
+    def __bool__(self):
+        return True   # a cache is a cache even while it holds nothing (len() is 0)
+
+    def __len__(self):
+        return sum(1 for _ in self.path.glob("*/*.json")) if self.path.exists() else 0
+
+    def clear(self):
+        """Delete every cached result in this folder (only the cache's own ``*.json`` files)."""
+        for f in self.path.glob("*/*.json") if self.path.exists() else []:
+            f.unlink(missing_ok=True)
 
 
 # ---- what a result depends on ---------------------------------------------------------------
@@ -81,7 +184,6 @@ def _sha(*parts):
 
 @lru_cache(maxsize=1)
 def _digits_fingerprint():
-    from .digits import digit_images, split_indices
     x, y = digit_images()
     _, test = split_indices()
     return _sha(x.tobytes(), y.tobytes(), test.tobytes())
@@ -107,7 +209,6 @@ def data_identity(data=None):
         if get_mode() == "full":
             return {"data": "pets", "fingerprint": "untar_data(URLs.PETS)"}
         return {"data": "digits", "fingerprint": _digits_fingerprint()}
-    from .folders import validate_image_folder
     info = validate_image_folder(data)              # one clear error for a missing, empty or broken folder
     return {"data": "folder", "fingerprint": folder_fingerprint(data), "classes": info["classes"]}
 
@@ -115,9 +216,8 @@ def data_identity(data=None):
 def backbone_identity():
     """The backbone's checksum (quick tier, from the model card) or the torchvision weights' name (full tier)."""
     if get_mode() == "full":
-        from .full_tier import full_arch
-        return f"{full_arch().__name__}:IMAGENET1K"
-    from .backbone import read_card
+        return f"{tier_arch().__name__}:IMAGENET1K"
+    from ..backbone import read_card
     return read_card()["sha256"]
 
 
@@ -133,23 +233,10 @@ def run_fields(strategy, seed, k, epochs, lr, augment, identity):
 
 # ---- one run ----------------------------------------------------------------------------------
 
-@contextmanager
-def _random_state_kept():
-    """Whatever runs inside leaves Python's, NumPy's and torch's global random generators as they were."""
-    states = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.set_rng_state(states[2])
-
-
 @lru_cache(maxsize=1)
 def _digits_valid_tensors(fingerprint):
-    from .digits import digits_dls
-    with _random_state_kept():   # building and iterating a DataLoader draws random numbers: a run must not
-        dls = digits_dls(1, seed=0)    # depend on whether it is the kernel's first
+    with no_random(0):   # building and iterating a DataLoader draws random numbers: a run must not
+        dls = digits_dls(1, seed=0)    # depend on whether it is the kernel's first (fastai restores them)
         xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in dls.valid])
     return torch.cat(xs), torch.cat(ys)
 
@@ -163,7 +250,6 @@ def _fast_digits_valid(dls):
 
 def _aug_tfms(data):
     if data is None and get_mode() == "quick":
-        from .augmentation import digit_safe_tfms
         return digit_safe_tfms()
     from fastai.vision.augment import aug_transforms
     return aug_transforms()
@@ -173,39 +259,34 @@ def run_dls(k, seed, augment=False, data=None):
     """The DataLoaders one run trains on: the tier's data or a folder, with or without augmentation."""
     batch_tfms = _aug_tfms(data) if augment else None
     if data is None:
-        from .tier import tier_dls
         dls = tier_dls(k, seed=seed, batch_tfms=batch_tfms)
         return _fast_digits_valid(dls) if get_mode() == "quick" else dls
-    from .folders import folder_dls
-    from .tier import tier_settings
     return folder_dls(data, k=k, seed=seed, size=tier_settings()["size"], batch_tfms=batch_tfms)
 
 
 def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None):
     """Train one run and return its rows (one dict per epoch). Raises ``LabStopped`` if ``stop`` was set."""
-    from .tier import tier_arch
     strategy = get_strategy(strategy)
     start = time.perf_counter()
     seed_everything(seed)
     dls = run_dls(k, seed, augment, data)
-    clock = EpochClock(start)
-    cbs = [clock] + ([StopOnEvent(stop)] if stop is not None else [])
+    log = EpochLog(start)
+    cbs = [log] + ([StopOnEvent(stop)] if stop is not None else [])
     learn = make_learner(strategy, dls, tier_arch(), cbs=cbs)
-    history = attach_history(learn)
     with learn.no_bar(), learn.no_logging():
         strategy.train(learn, epochs, lr)
     if stop is not None and stop.is_set():
         raise LabStopped(f"stopped during {strategy.name}, seed {seed}")
     source = math.nan
     if get_mode() == "quick":
-        from .forgetting import source_accuracy
+        from ..backbone import source_accuracy
         source = source_accuracy(learn.model[0])
     rows = []
-    for h, c in zip(history.rows, clock.rows):
+    for h in log.rows:
         rows.append({"strategy": strategy.name, "augment": bool(augment), "labels_per_class": k, "seed": int(seed),
                      "epoch": h["epoch"], "train_loss": h.get("train_loss", math.nan),
                      "valid_loss": h.get("valid_loss", math.nan), "accuracy": h.get("accuracy", math.nan),
-                     "wall_seconds": c["wall_seconds"], "trainable_params": c["trainable_params"],
+                     "wall_seconds": h["wall_seconds"], "trainable_params": h["trainable_params"],
                      "source_accuracy": source})
     if rows:
         rows[-1]["wall_seconds"] = time.perf_counter() - start   # the whole run, forgetting measured included
@@ -253,7 +334,6 @@ def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, aug
     abandoned and the frame of the runs finished so far comes back (``df.attrs["stopped"]``).
     ``on_run(i, n, rows, cached)`` is called after each run.
     """
-    from .tier import tier_settings
     lr = tier_settings()["lr"] if lr is None else lr
     check_budget(epochs, lr)
     runs = plan_runs(strategies, seeds, labels_per_class, augment)

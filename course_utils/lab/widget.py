@@ -9,7 +9,6 @@ Everything goes through ``compare_strategies`` and its on-disk cache, so a setti
 notebook cell (or an earlier click) already ran comes back at once.
 """
 import html
-import io
 import threading
 
 import ipywidgets as W
@@ -17,9 +16,12 @@ import pandas as pd
 from IPython.display import display
 from matplotlib.figure import Figure
 
+from ..config import check_positive_int, check_seed
+from ..plots import figure_png
+from .runs import ResultCache
+from .plots import lab_figure
+from .runs import COLUMNS, compare_strategies, final_epoch
 from .strategies import STRATEGIES, get_strategy
-from .strategy_lab import COLUMNS, compare_strategies, final_epoch
-from .validate import check_positive_int, check_seed
 
 MAX_EPOCHS = 15
 DEFAULT_CHECKED = ("linear probe", "head only", "fine_tune", "discriminative", "gradual", "LP-FT")
@@ -41,15 +43,6 @@ def results_html(df):
                     f"<td>{r.labels_per_class}</td><td>{r.seed}</td><td>{r.accuracy:.3f}</td>"
                     f"<td>{src}</td><td>{r.wall_seconds:.1f}</td></tr>")
     return f"<table class='lab-table'>{head}{''.join(rows)}</table>"
-
-
-def figure_png_bytes(df, source_before=None, dpi=72):
-    """The lab's panels as PNG bytes, drawn without pyplot (safe from a background thread)."""
-    from .lab_plots import lab_figure
-    fig = lab_figure(df, source_before=source_before, figure=Figure)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return buf.getvalue()
 
 
 class StrategyLab:
@@ -171,7 +164,6 @@ class StrategyLab:
                              f"{last['accuracy']:.3f}{' (from the cache)' if cached else ''}")
 
     def _work(self, settings):
-        from .result_cache import ResultCache
         try:
             cache = self.cache if self.cache is False or isinstance(self.cache, ResultCache) \
                 else ResultCache(self.cache, report=self._report)
@@ -182,7 +174,7 @@ class StrategyLab:
             self.frame = df
             runs = len(final_epoch(df)) if not df.empty else 0
             if not df.empty:
-                self.plots.value = figure_png_bytes(df)
+                self.plots.value = figure_png(lab_figure(df, figure=Figure), dpi=72)   # no pyplot: safe in a thread
             if df.attrs.get("stopped"):
                 self.status.value = f"Stopped: {runs} finished run(s) kept (in the table and the cache)."
             else:

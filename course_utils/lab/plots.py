@@ -3,15 +3,15 @@
 - ``plot_lab_curves``: accuracy per epoch, mean over seeds with a ± 1 sd band, one line per strategy;
 - ``plot_final_accuracy``: final accuracy bars with ± 1 sd error bars and the seeds as dots;
 - ``plot_accuracy_vs_time``: final accuracy against wall seconds per run;
-- ``plot_gain_vs_forgetting``: target accuracy gained over a baseline against source accuracy lost;
+- ``plot_lab_forgetting``: target accuracy gained over a baseline against source accuracy lost;
 - ``lab_figure``: the four in one figure (the lab widget shows it).
 """
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .plots import finish_axes, plot_learning_curves
+from ..plots import finish_axes, plot_gain_vs_forgetting, plot_learning_curves
+from .runs import final_epoch
 from .strategies import STRATEGIES
-from .strategy_lab import final_epoch
 
 
 def _label(strategy, augment, with_aug):
@@ -78,7 +78,7 @@ def plot_accuracy_vs_time(df, ax=None, title=None):
     return finish_axes(ax, "wall seconds per run", "final test accuracy", title, legend={"fontsize": 7})
 
 
-def plot_gain_vs_forgetting(df, baseline="head only", source_before=None, ax=None, title=None):
+def plot_lab_forgetting(df, baseline="head only", source_before=None, ax=None, title=None):
     """Target accuracy gained over ``baseline`` (same seed) against source accuracy lost, per strategy.
 
     ``source_before``: the pretrained network's source accuracy (default: measured). Quick tier only:
@@ -92,22 +92,19 @@ def plot_gain_vs_forgetting(df, baseline="head only", source_before=None, ax=Non
     if all(p["source_accuracy"].isna().all() for p in runs.values()):
         raise ValueError("no source-task accuracy in these results (forgetting is measured on the quick tier only)")
     if source_before is None:
-        from .forgetting import source_accuracy
+        from ..backbone import source_accuracy
         source_before = source_accuracy(None)
     base = runs.get(baseline)
     base_acc = dict(zip(base["seed"], base["accuracy"])) if base is not None else None
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 3.6))
-    for i, (label, part) in enumerate(runs.items()):
+    points = {}
+    for label, part in runs.items():
         lost = source_before - part["source_accuracy"].to_numpy(float)
         acc = part["accuracy"].to_numpy(float)
         gain = acc - np.array([base_acc.get(s, np.nan) for s in part["seed"]]) if base_acc else acc
-        ax.errorbar(np.nanmean(lost), np.nanmean(gain), xerr=np.nanstd(lost, ddof=1) if len(lost) > 1 else 0,
-                    yerr=np.nanstd(gain, ddof=1) if len(gain) > 1 else 0, fmt="o", capsize=3,
-                    color=colour[label], label=label)
-    ax.axhline(0, color="grey", lw=0.8)
-    ylabel = f"target accuracy gained over {baseline}" if base_acc else "final test accuracy"
-    return finish_axes(ax, "source accuracy lost (forgetting)", ylabel, title, legend={"fontsize": 7})
+        keep = ~(np.isnan(lost) | np.isnan(gain))
+        points[label] = (lost[keep].tolist(), gain[keep].tolist())
+    return plot_gain_vs_forgetting({k: v for k, v in points.items() if v[0]}, ax=ax, title=title, colors=colour,
+                                   baseline=baseline if base_acc else None)
 
 
 def lab_figure(df, source_before=None, figure=None):
@@ -128,8 +125,8 @@ def lab_figure(df, source_before=None, figure=None):
     plot_accuracy_vs_time(df, ax=axes[2], title="accuracy against time")
     if has_source:
         baseline = "head only" if "head only" in set(df["strategy"]) else None
-        plot_gain_vs_forgetting(df, baseline=baseline or "", source_before=source_before, ax=axes[3],
-                                title="target gain against forgetting")
+        plot_lab_forgetting(df, baseline=baseline or "", source_before=source_before, ax=axes[3],
+                            title="target gain against forgetting")
     else:
         axes[3].set_axis_off()
     fig.tight_layout()

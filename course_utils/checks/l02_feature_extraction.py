@@ -2,7 +2,7 @@
 import numpy as np
 import torch
 
-from . import NOT_ANSWERED
+from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 

@@ -3,10 +3,11 @@ import math
 
 import numpy as np
 
-from . import NOT_ANSWERED
+from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
-from ..learning_rates import lrs_for, ulmfit_lrs
+from ..groups import ulmfit_lrs
+from ..lessons.l05_discriminative_learning_rates import lrs_for
 
 
 def _as_rates(answer, n):

@@ -1,31 +1,18 @@
 """Checks for lesson 04's exercises: which groups train, a schedule, weight drift by hand, a choice."""
 import torch
-from torch import nn
 
-from ..forgetting import relative_distance
-from ..schedules import check_schedule
+from ..groups import check_schedule, group_trains
+from ..lessons.l04_gradual_unfreezing import relative_distance
+from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
-from .basics import check_choice  # noqa: F401  (re-exported: lesson 04's multiple-choice exercise)
-
-_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
-
-
-def trainable_groups(learn):
-    """One bool per layer group: does any non-BatchNorm parameter in it train?
-
-    BatchNorm weights are left out because fastai's ``train_bn=True`` keeps them trainable in
-    frozen groups too; what "frozen" means is that the other weights do not train.
-    """
-    bn_ids = {id(p) for m in learn.model.modules() if isinstance(m, _BN) for p in m.parameters()}
-    return [any(p.requires_grad for p in g if id(p) not in bn_ids) for g in learn.splitter(learn.model)]
 
 
 def check_last_groups_trainable(learn, n):
     """Exercise: exactly the last ``n`` layer groups of ``learn`` train (what stage ``n`` of the schedule does)."""
     if _unanswered(learn, "the learner, after your freeze_to call"):
-        return False
-    groups = trainable_groups(learn)
+        return NOT_ANSWERED
+    groups = group_trains(learn)
     want = [False] * (len(groups) - n) + [True] * n
     if groups == want:
         return _verdict(True, f"the last {n} of {len(groups)} groups train: freeze_to(-{n})", "")
@@ -40,7 +27,7 @@ def check_schedule_answer(answer, n_groups, total_epochs):
     """Exercise: a schedule (epochs per stage) that unfreezes every group, spends ``total_epochs``,
     and gives the last, fully unfrozen stage at least as many epochs as any other stage."""
     if _unanswered(answer, f"a list of {n_groups} epoch counts, one per stage"):
-        return False
+        return NOT_ANSWERED
     try:
         epochs = check_schedule(answer, n_groups)
     except ValueError as e:
@@ -59,7 +46,7 @@ def check_schedule_answer(answer, n_groups, total_epochs):
 def check_relative_drift(answer, now, before, tol=1e-4):
     """Exercise: ``||now - before|| / ||before||`` over a group's parameters, computed by hand."""
     if _unanswered(answer, "a number: the norm of the change divided by the norm of the starting weights"):
-        return False
+        return NOT_ANSWERED
     try:
         a = float(answer)
     except (TypeError, ValueError):

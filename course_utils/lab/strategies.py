@@ -19,8 +19,7 @@ from fastai.callback.training import BnFreeze
 from fastai.vision.all import accuracy, num_features_model, vision_learner
 from torch import nn
 
-from .learning_rates import ulmfit_slice
-from .schedules import gradual_unfreeze, n_layer_groups
+from ..groups import gradual_unfreeze, n_groups, ulmfit_slice
 
 
 def first_stage_epochs(epochs):
@@ -82,17 +81,17 @@ def full_one_lr(learn, epochs, lr):
 def discriminative(learn, epochs, lr):
     """Lesson 05: unfreeze everything; each group trains 2.6x slower than the one above (ULMFiT)."""
     learn.unfreeze()
-    learn.fit_one_cycle(epochs, ulmfit_slice(lr / 2, n_layer_groups(learn)))
+    learn.fit_one_cycle(epochs, ulmfit_slice(lr / 2, n_groups(learn)))
 
 
 def gradual(learn, epochs, lr):
     """Lesson 04: ULMFiT's gradual unfreezing, freeze_to(-1), freeze_to(-2), ... one group per stage."""
-    gradual_unfreeze(learn, gradual_schedule(epochs, n_layer_groups(learn)), base_lr=lr)
+    gradual_unfreeze(learn, gradual_schedule(epochs, n_groups(learn)), base_lr=lr)
 
 
 def gradual_one_lr(learn, epochs, lr):
     """Gradual unfreezing with one rate for every group (ULMFiT's 'Freez' without 'discr')."""
-    for n, stage_epochs in enumerate(gradual_schedule(epochs, n_layer_groups(learn)), 1):
+    for n, stage_epochs in enumerate(gradual_schedule(epochs, n_groups(learn)), 1):
         learn.freeze_to(-n)
         learn.fit_one_cycle(stage_epochs, lr if n == 1 else lr / 2)
 
@@ -104,7 +103,7 @@ def lp_ft(learn, epochs, lr):
     if epochs > probe:
         learn.remove_cbs(BnFreeze)
         learn.unfreeze()
-        learn.fit_one_cycle(epochs - probe, ulmfit_slice(lr / 2, n_layer_groups(learn)))
+        learn.fit_one_cycle(epochs - probe, ulmfit_slice(lr / 2, n_groups(learn)))
 
 
 @dataclass(frozen=True)

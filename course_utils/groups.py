@@ -1,0 +1,248 @@
+"""Layer groups of a fastai ``Learner``: what each group holds and whether it trains, and the
+schedules over groups that several lessons and the strategy lab share (ULMFiT's ÷2.6 rates,
+gradual unfreezing).
+
+A learner's splitter cuts its model into parameter groups ("layer groups"); ``freeze_to(n)``
+freezes the groups before ``n``. With ``train_bn=True`` (fastai's default) the BatchNorm weights
+and biases of a frozen group keep training, so "does this group train?" is answered by its
+other parameters (convolutions, linear layers): see ``group_trains``. Normalization layers are
+recognised with fastai's own ``norm_types``.
+"""
+import math
+import numbers
+
+import torch
+from fastai.torch_core import norm_types
+from torch import nn
+
+from .config import is_whole_number
+
+def check_group_index(n, groups, what="group index", hint=""):
+    """Return ``n`` as a group number ``0..groups-1`` (negative ``n`` counts from the end), or raise ValueError.
+
+    ``groups`` is the number of layer groups (or a learner). Used for ``freeze_to(n)``'s
+    argument too: the valid range is the same (0 = nothing frozen, ``groups-1`` = only the last
+    group trains); ``freeze_to(groups)`` would freeze everything and leave nothing to train.
+    """
+    g = int(groups) if is_whole_number(groups) else n_groups(groups)
+    if not is_whole_number(n):
+        raise ValueError(f"{what} must be a whole number (an int), got {n!r} ({type(n).__name__})"
+                         + (f"; {hint}" if hint else ""))
+    if not -g <= n < g:
+        side = "past the last group" if n >= g else "before the first group"
+        raise ValueError(f"{what} {n} is {side}: this learner has {g} layer groups, numbered 0 to {g - 1} "
+                         f"(or {-g} to -1 counting from the end)" + (f"; {hint}" if hint else ""))
+    return int(n) % g
+
+
+def _learner_groups(learn):
+    """The learner's parameter groups, as its optimizer holds them (or as its splitter makes them)."""
+    opt = getattr(learn, "opt", None)
+    if opt is not None:
+        return [list(pg) for pg in opt.param_lists]
+    return check_splitter_output(learn.splitter(learn.model), learn.model)
+
+
+def n_groups(learn):
+    """How many layer groups ``learn`` has."""
+    return len(_learner_groups(learn))
+
+
+def _is_norm_param(model):
+    """A function ``p -> bool``: is ``p`` a parameter of a normalization layer (BatchNorm & co.)?"""
+    ids = {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters(recurse=False)}
+    return lambda p: id(p) in ids
+
+
+def group_counts(learn):
+    """One dict per group: ``params``, ``trainable``, ``norm_params`` and ``norm_trainable`` (counts)."""
+    is_norm = _is_norm_param(learn.model)
+    rows = []
+    for pg in _learner_groups(learn):
+        rows.append({
+            "params": sum(p.numel() for p in pg),
+            "trainable": sum(p.numel() for p in pg if p.requires_grad),
+            "norm_params": sum(p.numel() for p in pg if is_norm(p)),
+            "norm_trainable": sum(p.numel() for p in pg if is_norm(p) and p.requires_grad),
+        })
+    return rows
+
+
+def group_trains(learn):
+    """One bool per group: does it train, judged by its non-normalization weights?
+
+    With ``train_bn=True`` a frozen group still has trainable BatchNorm parameters, so looking
+    at ``requires_grad`` of every parameter would call every group trainable.
+    """
+    is_norm = _is_norm_param(learn.model)
+    out = []
+    for pg in _learner_groups(learn):
+        weights = [p for p in pg if not is_norm(p)] or pg
+        out.append(any(p.requires_grad for p in weights))
+    return out
+
+
+def frozen_groups(learn):
+    """How many groups, counted from the first, do not train (what ``freeze_to(n)`` set as ``n``)."""
+    trains = group_trains(learn)
+    return next((i for i, t in enumerate(trains) if t), len(trains))
+
+
+def count_trainable(learn_or_model):
+    """How many numbers the optimizer will update (``requires_grad``), BatchNorm included.
+
+    fastai's ``trainable_params(model)`` lists those parameters; this counts their elements.
+    """
+    from fastai.torch_core import trainable_params
+    return sum(p.numel() for p in trainable_params(getattr(learn_or_model, "model", learn_or_model)))
+
+
+def group_names(learn):
+    """Names for the groups: the shipped backbone's from its model card, else ``group 0``, ``group 1``...
+
+    The one labeling every lesson, plot and widget uses (``stem + stage1``, ..., ``head``).
+    """
+    g = n_groups(learn)
+    try:
+        from .backbone import mini_resnet_split, read_card
+        if learn.splitter is mini_resnet_split:
+            names = list(read_card()["layer_groups"])
+            if len(names) == g:
+                return [n.replace(" (added by fastai)", "") for n in names]
+    except (ImportError, FileNotFoundError, ValueError, KeyError):
+        pass
+    return [f"group {i}" for i in range(g)]
+
+
+def check_splitter_output(groups, model):
+    """Validate what a splitter returned: a list of parameter lists, every parameter exactly once.
+
+    Returns the groups as lists; raises ValueError with what is wrong (and how to fix it).
+    """
+    try:
+        groups = list(groups)
+        if groups and isinstance(groups[0], torch.Tensor):
+            groups = [groups]  # a flat list of parameters is one group, as fastai's Optimizer reads it
+        groups = [list(g) for g in groups]
+    except TypeError:
+        raise ValueError(f"a splitter must return a list of parameter lists, got {type(groups).__name__}") from None
+    if not groups:
+        raise ValueError("the splitter returned no groups; return e.g. L(body, head).map(params)")
+    for i, g in enumerate(groups):
+        bad = [x for x in g if not isinstance(x, torch.Tensor)]
+        if bad:
+            kind = type(bad[0]).__name__
+            fix = (" (you returned modules: add .map(params), or write [list(m.parameters()) for m in ...])"
+                   if isinstance(bad[0], nn.Module) else "")
+            raise ValueError(f"group {i} holds a {kind}, not parameters{fix}")
+    names = {id(p): n for n, p in model.named_parameters()}
+    seen = {}
+    for i, g in enumerate(groups):
+        for p in g:
+            if id(p) in seen:
+                raise ValueError(f"parameter {names.get(id(p), '?')} is in group {seen[id(p)]} and in group {i}; "
+                                 "each parameter must be in exactly one group")
+            seen[id(p)] = i
+    missing = [n for n, p in model.named_parameters() if id(p) not in seen]
+    if missing:
+        raise ValueError(f"{len(missing)} parameter tensors are in no group (first: {missing[0]}); "
+                         "the optimizer would never update them")
+    return groups
+
+
+# ---- learning rates per group and gradual unfreezing ----------------------------------------
+
+ULMFIT_FACTOR = 2.6
+
+
+def check_rate(value, name):
+    """Return ``value`` as a float when it is a positive, finite number; else one ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a positive number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive, finite number, got {value!r}")
+    return value
+
+
+def _check_groups(n_groups):
+    if not is_whole_number(n_groups) or n_groups < 1:
+        raise ValueError(f"the number of layer groups must be a whole number >= 1, got {n_groups!r}")
+    return int(n_groups)
+
+
+def ulmfit_lrs(hi, n_groups, factor=ULMFIT_FACTOR):
+    """ULMFiT's rule: the head trains at ``hi``, each group below at the rate above / ``factor``.
+
+    Returned from the first (earliest) layer group to the head, like fastai's layer groups.
+    """
+    hi = check_rate(hi, "hi (the head's learning rate)")
+    factor = check_rate(factor, "factor")
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1 (earlier layers train more slowly), got {factor:g}")
+    n = _check_groups(n_groups)
+    return [hi / factor ** (n - 1 - i) for i in range(n)]
+
+
+def ulmfit_slice(hi, n_groups, factor=ULMFIT_FACTOR):
+    """The ``slice(lo, hi)`` whose geometric spacing is exactly ULMFiT's ÷``factor`` rule."""
+    return slice(ulmfit_lrs(hi, n_groups, factor)[0], float(hi))
+
+
+# Gradual unfreezing (ULMFiT, Howard & Ruder 2018) as a loop over fastai calls; lesson 04 writes it
+# out by hand first. Its rates are exactly fine_tune's (the head stage at base_lr, every later stage
+# at slice(base_lr / 2 / lr_mult, base_lr / 2)), so fine_tune(e, freeze_epochs=1) is the two-stage
+# special case [1, e] and a comparison between them is about the schedule, not the rates.
+
+def check_schedule(epochs_per_stage, n_groups):
+    """Return ``epochs_per_stage`` as a list of ints, or raise one ValueError saying what is wrong.
+
+    Stage ``i`` (1-based) trains the last ``i`` layer groups, so there can be at most ``n_groups``
+    stages, each with a positive whole number of epochs.
+    """
+    if not is_whole_number(n_groups) or n_groups < 1:
+        raise ValueError(f"n_groups must be a positive whole number, got {n_groups!r}")
+    try:
+        epochs = list(epochs_per_stage)
+    except TypeError:
+        raise ValueError(f"a schedule is a list of epochs per stage, e.g. [1, 1, 2], got {epochs_per_stage!r}") from None
+    if not epochs:
+        raise ValueError("the schedule is empty: give at least one stage, e.g. [1] (head only)")
+    if len(epochs) > n_groups:
+        raise ValueError(f"the schedule has {len(epochs)} stages but the model has only {n_groups} layer groups "
+                         f"(stage i unfreezes the last i groups): use at most {n_groups} stages")
+    bad = [(i, e) for i, e in enumerate(epochs, 1) if not is_whole_number(e) or e < 1]
+    if bad:
+        i, e = bad[0]
+        raise ValueError(f"every stage needs a positive whole number of epochs; stage {i} has {e!r}")
+    return [int(e) for e in epochs]
+
+
+def stage_plan(epochs_per_stage, n_groups):
+    """``[(freeze_to argument, epochs), ...]``: what each stage calls, e.g. ``[(-1, 1), (-2, 1), ...]``."""
+    epochs = check_schedule(epochs_per_stage, n_groups)
+    return [(-i, e) for i, e in enumerate(epochs, 1)]
+
+
+def gradual_unfreeze(learn, epochs_per_stage, base_lr=2e-3, lr_mult=100, pct_start=0.3, div=5.0, **kwargs):
+    """Train ``learn`` stage by stage: stage ``i`` calls ``freeze_to(-i)`` then ``fit_one_cycle``.
+
+    ``epochs_per_stage`` is a list, one entry per stage, e.g. ``[1, 1, 1, 1, 1]`` for the five
+    groups of the MiniResNet. Learning rates follow ``fine_tune``: stage 1 (head only) uses
+    ``base_lr``, later stages ``slice(base_lr / 2 / lr_mult, base_lr / 2)``. Extra keyword
+    arguments go to every ``fit_one_cycle``. Returns the plan it ran (see ``stage_plan``).
+    """
+    plan = stage_plan(epochs_per_stage, n_groups(learn))
+    for name, value, least in (("base_lr", base_lr, 0), ("lr_mult", lr_mult, 1)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > least \
+                or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number above {least}, got {value!r}"
+                             + (" (earlier groups train lr_mult times more slowly than the head)" if least else ""))
+    for n, epochs in plan:
+        learn.freeze_to(n)
+        if n == -1:
+            learn.fit_one_cycle(epochs, slice(base_lr), pct_start=0.99, **kwargs)
+        else:
+            lr = base_lr / 2
+            learn.fit_one_cycle(epochs, slice(lr / lr_mult, lr), pct_start=pct_start, div=div, **kwargs)
+    return plan
