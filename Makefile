@@ -65,7 +65,7 @@ outputs: setup
 	$(PY) scripts/run_notebooks.py --inplace notebooks/*.ipynb
 
 pretrain: setup
-	$(PY) -m course_utils.pretrain
+	$(PY) scripts/pretrain.py
 
 bench: setup
 	$(PY) scripts/benchmark.py

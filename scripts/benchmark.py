@@ -25,7 +25,7 @@ processes sharing them; Linux), else of its summed RSS; results.json also has th
 
 Every item gets an empty strategy-lab cache of its own (COURSE_LAB_CACHE in a temporary folder),
 as on a fresh clone: lesson 07 and nbval train every run; your own cache is never touched.
-  pretrain   python -m course_utils.pretrain --out TMP (default recipe)   target <= 600 s
+  pretrain   python scripts/pretrain.py --out TMP (default recipe)   target <= 600 s
 
 The figures go to benchmarks/results.json (with the CPU model, core count, memory, torch
 version, whether CUDA is available, the date) and, as a Markdown table, into README.md between
@@ -334,7 +334,7 @@ def main(argv=None) -> int:
     p.add_argument("--only", metavar="NAME", help="execute one notebook only (file name, stem or unique prefix); "
                    "the unit and nbval runs are not affected, add --skip-tests to leave them out")
     p.add_argument("--skip-tests", action="store_true", help="do not time the unit tests and the nbval run")
-    p.add_argument("--pretrain", action="store_true", help="also time python -m course_utils.pretrain")
+    p.add_argument("--pretrain", action="store_true", help="also time python scripts/pretrain.py")
     p.add_argument("--notebooks", type=Path, default=ROOT / "notebooks", help="notebook folder (default notebooks/)")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results.json", help="JSON output")
     p.add_argument("--readme", type=Path, default=ROOT / "README.md", help="README with the benchmark markers")
@@ -426,8 +426,8 @@ def main(argv=None) -> int:
             total("`make test` (unit + nbval + browser)", (unit, nbval, browser), None)
 
         if args.pretrain:
-            run("pretraining (`python -m course_utils.pretrain`)", "pretrain",
-                [sys.executable, "-m", "course_utils.pretrain", "--out", tmp / "pretrain"],
+            run("pretraining (`python scripts/pretrain.py`)", "pretrain",
+                [sys.executable, str(ROOT / "scripts" / "pretrain.py"), "--out", tmp / "pretrain"],
                 target_s=PRETRAIN_TARGET_S)
 
     partial = []

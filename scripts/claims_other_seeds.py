@@ -6,7 +6,7 @@ Usage:
   python scripts/claims_other_seeds.py --seeds 6,7,8 --out DIR notebooks/04_*.ipynb
 
 Each lesson runs top to bottom (`scripts/run_notebooks.py`) in a fresh kernel whose environment
-has `COURSE_SEEDS` set (lessons take their seed set from `course_utils.seeds.lesson_seeds`) and
+has `COURSE_SEEDS` set (lessons take their seed set from `course_utils.lesson_seeds`) and
 `scripts/offline` on `PYTHONPATH`, whose `sitecustomize.py` blocks every non-loopback connection
 and DNS lookup: so the same run also shows that the quick tier needs no network.
 

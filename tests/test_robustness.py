@@ -24,17 +24,17 @@ from PIL import Image
 import course_utils  # noqa: F401
 from fastai.vision.all import Callback, CancelFitException, accuracy, vision_learner
 
-from course_utils import augmentation, backbone, config, digits, embedding_plots, features, folders, forgetting, layer_groups
-from course_utils import learning_rates, schedules, seeds, source_data, stats
-from course_utils.features_widget import FewShotExplorer
-from course_utils.freeze_widget import FreezeExplorer
-from course_utils.lab_widget import StrategyLab
-from course_utils.lr_widget import DiscriminativeLRExplorer
-from course_utils.result_cache import ResultCache, cache_key
-from course_utils.strategies import Strategy, get_strategy
-from course_utils.strategy_lab import compare_strategies, data_identity, run_fields
-from course_utils.unfreeze_widget import ScheduleExplorer
-from course_utils.widgets import LabelsPerClassExplorer
+import course_utils as cu
+from course_utils import backbone, config, folders
+from course_utils.lab import (ResultCache, Strategy, StrategyLab, cache_key, compare_strategies, data_identity,
+                              get_strategy, run_fields)
+from course_utils.lessons import l02_feature_extraction as l02
+from course_utils.lessons import l04_gradual_unfreezing as l04
+from course_utils.lessons import l05_discriminative_learning_rates as l05
+from course_utils.lessons.l03_freezing_and_layer_groups import FreezeExplorer
+from course_utils.lessons.l04_gradual_unfreezing import ScheduleExplorer
+from course_utils.lessons.l05_discriminative_learning_rates import DiscriminativeLRExplorer
+LabelsPerClassExplorer = cu.LabelsPerClassExplorer
 
 REPO_DATA = config.REPO_ROOT / "data"
 
@@ -88,10 +88,6 @@ def hashes(*roots):
 
 def noop_train(*args):
     return 0.5
-
-
-def lpc_train(k):
-    return {"a": 0.5}
 
 
 # ---------------------------------------------------------------- scenes used by several cases
@@ -169,7 +165,7 @@ class InterruptAt(Callback):
 def interrupted_fit(exc):
     def make(env):
         env.data_dir()
-        learn = vision_learner(digits.digits_dls(2, seed=0), backbone.mini_resnet, metrics=accuracy)
+        learn = vision_learner(cu.digits_dls(2, seed=0), backbone.mini_resnet, metrics=accuracy)
         env.interrupted = learn
 
         def call():
@@ -284,25 +280,25 @@ CASES = [
     # --- tier and seeds
     Case("COURSE_MODE unknown", env_var("COURSE_MODE", "fast", config.get_mode), ValueError, "use one of quick, full"),
     Case("set_mode(None)", call(config.set_mode, None), ValueError, "use one of quick, full"),
-    Case("COURSE_SEEDS not numbers", env_var("COURSE_SEEDS", "a,b,c", seeds.lesson_seeds), ValueError,
+    Case("COURSE_SEEDS not numbers", env_var("COURSE_SEEDS", "a,b,c", cu.lesson_seeds), ValueError,
          "comma-separated whole numbers such as 3,4,5"),
-    Case("COURSE_SEEDS one seed", env_var("COURSE_SEEDS", "3", seeds.lesson_seeds), ValueError, "at least two distinct"),
-    Case("COURSE_SEEDS repeated", env_var("COURSE_SEEDS", "3,3", seeds.lesson_seeds), ValueError, "at least two distinct"),
-    Case("COURSE_SEEDS negative", env_var("COURSE_SEEDS", "-1,2", seeds.lesson_seeds), ValueError,
+    Case("COURSE_SEEDS one seed", env_var("COURSE_SEEDS", "3", cu.lesson_seeds), ValueError, "at least two distinct"),
+    Case("COURSE_SEEDS repeated", env_var("COURSE_SEEDS", "3,3", cu.lesson_seeds), ValueError, "at least two distinct"),
+    Case("COURSE_SEEDS negative", env_var("COURSE_SEEDS", "-1,2", cu.lesson_seeds), ValueError,
          "comma-separated whole numbers|non-negative"),
-    Case("COURSE_SEEDS blank falls back to defaults", env_var("COURSE_SEEDS", "  ", seeds.lesson_seeds), None),
-    Case("seed_everything(-1)", call(seeds.seed_everything, -1), ValueError, "non-negative whole number"),
-    Case("seed_everything('0')", call(seeds.seed_everything, "0"), ValueError, "non-negative whole number"),
+    Case("COURSE_SEEDS blank falls back to defaults", env_var("COURSE_SEEDS", "  ", cu.lesson_seeds), None),
+    Case("seed_everything(-1)", call(cu.seed_everything, -1), ValueError, "non-negative whole number"),
+    Case("seed_everything('0')", call(cu.seed_everything, "0"), ValueError, "non-negative whole number"),
     # --- digits (quick-tier target data)
-    Case("few_shot_indices k=0", call(digits.few_shot_indices, 0), ValueError, r"1 <= k <= \d+"),
-    Case("few_shot_indices k too large", call(digits.few_shot_indices, 10_000), ValueError, "fewest any digit"),
-    Case("few_shot_indices k=2.5", call(digits.few_shot_indices, 2.5), ValueError, "whole number"),
-    Case("few_shot_indices k='5'", call(digits.few_shot_indices, "5"), ValueError, "whole number"),
-    Case("few_shot_indices k=None", call(digits.few_shot_indices, None), ValueError, "whole number"),
-    Case("few_shot_indices seed=-1", call(digits.few_shot_indices, 5, seed=-1), ValueError, "non-negative whole number"),
-    Case("few_shot_indices seed=1.5", call(digits.few_shot_indices, 5, seed=1.5), ValueError, "non-negative whole number"),
-    Case("digits_dls bs=0", call(digits.digits_dls, 2, bs=0), ValueError, "batch size.*>= 1"),
-    Case("digits_dls bs='16'", call(digits.digits_dls, 2, bs="16"), ValueError, "batch size.*>= 1"),
+    Case("few_shot_indices k=0", call(cu.few_shot_indices, 0), ValueError, r"1 <= k <= \d+"),
+    Case("few_shot_indices k too large", call(cu.few_shot_indices, 10_000), ValueError, "fewest any digit"),
+    Case("few_shot_indices k=2.5", call(cu.few_shot_indices, 2.5), ValueError, "whole number"),
+    Case("few_shot_indices k='5'", call(cu.few_shot_indices, "5"), ValueError, "whole number"),
+    Case("few_shot_indices k=None", call(cu.few_shot_indices, None), ValueError, "whole number"),
+    Case("few_shot_indices seed=-1", call(cu.few_shot_indices, 5, seed=-1), ValueError, "non-negative whole number"),
+    Case("few_shot_indices seed=1.5", call(cu.few_shot_indices, 5, seed=1.5), ValueError, "non-negative whole number"),
+    Case("digits_dls bs=0", call(cu.digits_dls, 2, bs=0), ValueError, "batch size.*>= 1"),
+    Case("digits_dls bs='16'", call(cu.digits_dls, 2, bs="16"), ValueError, "batch size.*>= 1"),
     # --- bring-your-own folders
     Case("folder missing", lambda env: (lambda: folders.validate_image_folder(env.tmp / "nope")),
          FileNotFoundError, "does not exist: check the path"),
@@ -339,52 +335,52 @@ CASES = [
     Case("model card not JSON", corrupt_card, ValueError, "not valid JSON.*rebuild"),
     Case("weights missing", missing_weights, FileNotFoundError, "are missing; rebuild them"),
     # --- source data, forgetting, statistics, embeddings, features
-    Case("make_source_data n=0", call(source_data.make_source_data, 0, seed=0), ValueError, "positive integer"),
-    Case("heldout_source_data n=-1", call(forgetting.heldout_source_data, n_per_class=-1), ValueError,
+    Case("make_source_data n=0", call(cu.make_source_data, 0, seed=0), ValueError, "positive integer"),
+    Case("heldout_source_data n=-1", call(cu.heldout_source_data, n_per_class=-1), ValueError,
          "positive whole number"),
-    Case("mean_spread([])", call(stats.mean_spread, []), ValueError, "at least one value"),
-    Case("mean_spread(None)", call(stats.mean_spread, None), ValueError, "list of numbers"),
-    Case("mean_spread(['a'])", call(stats.mean_spread, ["a"]), ValueError, "list of numbers"),
-    Case("fmt_mean_spread digits=-1", call(stats.fmt_mean_spread, [0.5, 0.6], digits=-1), ValueError, "decimal places"),
-    Case("embed_2d unknown method", call(embedding_plots.embed_2d, torch.zeros(10, 4).numpy(), method="umap"),
+    Case("mean_spread([])", call(cu.mean_spread, []), ValueError, "at least one value"),
+    Case("mean_spread(None)", call(cu.mean_spread, None), ValueError, "list of numbers"),
+    Case("mean_spread(['a'])", call(cu.mean_spread, ["a"]), ValueError, "list of numbers"),
+    Case("fmt_mean_spread digits=-1", call(cu.fmt_mean_spread, [0.5, 0.6], digits=-1), ValueError, "decimal places"),
+    Case("embed_2d unknown method", call(l02.embed_2d, torch.zeros(10, 4).numpy(), method="umap"),
          ValueError, "use one of"),
-    Case("embed_2d 1-D features", call(embedding_plots.embed_2d, torch.zeros(10).numpy()), ValueError, "pool"),
-    Case("avg_pool 3-D maps", call(features.avg_pool, torch.zeros(2, 3, 4)), ValueError, r"\(N, C, H, W\)"),
-    Case("tensor_dls bs=0", call(features.tensor_dls, torch.zeros(4, 3), torch.zeros(4), torch.zeros(2, 3),
+    Case("embed_2d 1-D features", call(l02.embed_2d, torch.zeros(10).numpy()), ValueError, "pool"),
+    Case("avg_pool 3-D maps", call(l02.avg_pool, torch.zeros(2, 3, 4)), ValueError, r"\(N, C, H, W\)"),
+    Case("tensor_dls bs=0", call(l02.tensor_dls, torch.zeros(4, 3), torch.zeros(4), torch.zeros(2, 3),
                                  torch.zeros(2), bs=0), ValueError, "positive whole number"),
-    Case("few_shot_table bad rows", call(features.few_shot_table, [("probe", 5)]), ValueError, "rows of 4 values"),
-    Case("few_shot_table empty", call(features.few_shot_table, []), ValueError, "at least one result"),
+    Case("few_shot_table bad rows", call(l02.few_shot_table, [("probe", 5)]), ValueError, "rows of 4 values"),
+    Case("few_shot_table empty", call(l02.few_shot_table, []), ValueError, "at least one result"),
     # --- learning rates and schedules
-    Case("check_lr_range lo > hi", call(learning_rates.check_lr_range, 1e-2, 1e-4), ValueError, "swap them"),
-    Case("check_lr_range lo=0", call(learning_rates.check_lr_range, 0, 1e-2), ValueError, "positive, finite"),
-    Case("check_lr_range hi='1e-3'", call(learning_rates.check_lr_range, 1e-4, "1e-3"), ValueError, "positive number"),
-    Case("geometric_lrs 0 groups", call(learning_rates.geometric_lrs, 1e-4, 1e-2, 0), ValueError, ">= 1"),
-    Case("ulmfit_lrs factor < 1", call(learning_rates.ulmfit_lrs, 1e-2, 5, factor=0.5), ValueError, "factor must be >= 1"),
-    Case("check_schedule too many stages", call(schedules.check_schedule, [1] * 6, 5), ValueError, "at most 5 stages"),
-    Case("check_schedule 0 epochs", call(schedules.check_schedule, [1, 0], 5), ValueError, "positive whole number"),
-    Case("check_schedule not a list", call(schedules.check_schedule, 3, 5), ValueError, "list of epochs per stage"),
-    Case("check_group_index 1.0", lambda env: (lambda: layer_groups.check_group_index(1.0, 5)), ValueError, "an int"),
-    Case("check_group_index past the end", call(layer_groups.check_group_index, 5, 5), ValueError, "numbered 0 to 4"),
-    Case("lrs_for slice(hi, lo)", lambda env: (lambda: learning_rates.lrs_for(env.learner(), slice(1e-2, 1e-4))),
+    Case("check_lr_range lo > hi", call(l05.check_lr_range, 1e-2, 1e-4), ValueError, "swap them"),
+    Case("check_lr_range lo=0", call(l05.check_lr_range, 0, 1e-2), ValueError, "positive, finite"),
+    Case("check_lr_range hi='1e-3'", call(l05.check_lr_range, 1e-4, "1e-3"), ValueError, "positive number"),
+    Case("geometric_lrs 0 groups", call(l05.geometric_lrs, 1e-4, 1e-2, 0), ValueError, ">= 1"),
+    Case("ulmfit_lrs factor < 1", call(cu.ulmfit_lrs, 1e-2, 5, factor=0.5), ValueError, "factor must be >= 1"),
+    Case("check_schedule too many stages", call(cu.check_schedule, [1] * 6, 5), ValueError, "at most 5 stages"),
+    Case("check_schedule 0 epochs", call(cu.check_schedule, [1, 0], 5), ValueError, "positive whole number"),
+    Case("check_schedule not a list", call(cu.check_schedule, 3, 5), ValueError, "list of epochs per stage"),
+    Case("check_group_index 1.0", lambda env: (lambda: cu.check_group_index(1.0, 5)), ValueError, "an int"),
+    Case("check_group_index past the end", call(cu.check_group_index, 5, 5), ValueError, "numbered 0 to 4"),
+    Case("lrs_for slice(hi, lo)", lambda env: (lambda: l05.lrs_for(env.learner(), slice(1e-2, 1e-4))),
          ValueError, "swap them"),
-    Case("gradual_unfreeze base_lr=-1", lambda env: (lambda: schedules.gradual_unfreeze(env.learner(), [1], base_lr=-1)),
+    Case("gradual_unfreeze base_lr=-1", lambda env: (lambda: cu.gradual_unfreeze(env.learner(), [1], base_lr=-1)),
          ValueError, "finite number above 0"),
-    Case("gradual_unfreeze 6 stages", lambda env: (lambda: schedules.gradual_unfreeze(env.learner(), [1] * 6)),
+    Case("gradual_unfreeze 6 stages", lambda env: (lambda: cu.gradual_unfreeze(env.learner(), [1] * 6)),
          ValueError, "at most 5 stages"),
-    Case("weight_drift wrong snapshot", lambda env: (lambda: forgetting.weight_drift(env.learner(), [[torch.ones(1)]])),
+    Case("weight_drift wrong snapshot", lambda env: (lambda: l04.weight_drift(env.learner(), [[torch.ones(1)]])),
          ValueError, "same learner, before training"),
     # --- augmentation knobs (lesson 06)
-    Case("aug pad_mode unknown", call(augmentation.checked_aug_transforms, pad_mode="bogus"), ValueError,
+    Case("aug pad_mode unknown", call(cu.checked_aug_transforms, pad_mode="bogus"), ValueError,
          "pad_mode must be one of"),
-    Case("aug max_rotate negative", call(augmentation.checked_aug_transforms, max_rotate=-10), ValueError,
+    Case("aug max_rotate negative", call(cu.checked_aug_transforms, max_rotate=-10), ValueError,
          "use a positive number"),
-    Case("aug p_affine 1.5", call(augmentation.check_aug_knobs, p_affine=1.5), ValueError, "a probability"),
-    Case("aug min_zoom > max_zoom", call(augmentation.check_aug_knobs, min_zoom=1.5, max_zoom=1.2), ValueError,
+    Case("aug p_affine 1.5", call(cu.check_aug_knobs, p_affine=1.5), ValueError, "a probability"),
+    Case("aug min_zoom > max_zoom", call(cu.check_aug_knobs, min_zoom=1.5, max_zoom=1.2), ValueError,
          "must not be larger than max_zoom"),
-    Case("aug max_zoom below 1", call(augmentation.check_aug_knobs, max_zoom=0.5), ValueError, "cannot be below 1"),
-    Case("aug do_flip 'yes'", call(augmentation.check_aug_knobs, do_flip="yes"), ValueError, "True or False"),
-    Case("aug unknown knob", call(augmentation.check_aug_knobs, max_rotation=10), ValueError, "the knobs are"),
-    Case("aug max_warp nan", call(augmentation.check_aug_knobs, max_warp=float("nan")), ValueError, "max_warp must be in"),
+    Case("aug max_zoom below 1", call(cu.check_aug_knobs, max_zoom=0.5), ValueError, "cannot be below 1"),
+    Case("aug do_flip 'yes'", call(cu.check_aug_knobs, do_flip="yes"), ValueError, "True or False"),
+    Case("aug unknown knob", call(cu.check_aug_knobs, max_rotation=10), ValueError, "the knobs are"),
+    Case("aug max_warp nan", call(cu.check_aug_knobs, max_warp=float("nan")), ValueError, "max_warp must be in"),
     # --- strategy lab (lesson 07): unknown names, bad budgets, stale and corrupt cache
     Case("get_strategy unknown name", call(get_strategy, "magic"), ValueError, "unknown strategy 'magic'; choose from"),
     Case("compare_strategies unknown name", lambda env: (lambda: compare_strategies(["magic"], [0], 5, 2,
@@ -428,18 +424,18 @@ CASES = [
     Case("CancelFitException mid-fit: fit stops quietly", interrupted_fit(CancelFitException()), None,
          after=still_trains),
     # --- widgets: constructors
-    Case("LabelsPerClassExplorer k=0", call(LabelsPerClassExplorer, lpc_train, k_max=50, k=0), ValueError, "from 1 to 50"),
-    Case("LabelsPerClassExplorer k_max='x'", call(LabelsPerClassExplorer, lpc_train, k_max="x"), ValueError,
+    Case("LabelsPerClassExplorer k=0", call(LabelsPerClassExplorer, noop_train, ["probe"], k_max=50, k=0), ValueError,
+         "1 <= k <= 50"),
+    Case("LabelsPerClassExplorer k_max='x'", call(LabelsPerClassExplorer, noop_train, ["probe"], k_max="x"), ValueError,
          "k_max must be a whole number"),
-    Case("LabelsPerClassExplorer train_fn=None", call(LabelsPerClassExplorer, None, k_max=50), ValueError,
+    Case("LabelsPerClassExplorer k_max=2.5", call(LabelsPerClassExplorer, noop_train, ["probe"], k_max=2.5), ValueError,
+         "k_max must be a whole number"),
+    Case("LabelsPerClassExplorer train_fn=None", call(LabelsPerClassExplorer, None, ["probe"], k_max=50), ValueError,
          "must be a function"),
-    Case("FewShotExplorer k_max=2.5", call(FewShotExplorer, noop_train, ["probe"], k_max=2.5), ValueError,
-         "k_max must be a whole number"),
-    Case("FewShotExplorer k=0", call(FewShotExplorer, noop_train, ["probe"], k_max=50, k=0), ValueError, "1 <= k <= 50"),
-    Case("FewShotExplorer no strategies", call(FewShotExplorer, noop_train, [], k_max=50), ValueError,
+    Case("LabelsPerClassExplorer no strategies", call(LabelsPerClassExplorer, noop_train, [], k_max=50), ValueError,
          "non-empty list of names"),
-    Case("FewShotExplorer strategy named 'all'", call(FewShotExplorer, noop_train, ["all"], k_max=50), ValueError,
-         "reserved"),
+    Case("LabelsPerClassExplorer strategy named 'all'", call(LabelsPerClassExplorer, noop_train, ["all"], k_max=50),
+         ValueError, "reserved"),
     Case("FreezeExplorer not a learner", call(FreezeExplorer, "learn"), ValueError, "needs a fastai Learner"),
     Case("FreezeExplorer n past the end", lambda env: (lambda: FreezeExplorer(env.learner(), n=9)), ValueError,
          "use 0 .* to 4"),
@@ -457,16 +453,16 @@ CASES = [
                                                                  noop_train, lo=1e-9), ValueError, "widen min_exp"),
     # --- widgets: bad actions after a good run keep the results
     Case("LabelsPerClassExplorer.run(k=0) keeps results",
-         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(lpc_train, k_max=10, k=2),
+         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(noop_train, ["probe"], k_max=10, k=2),
                                     lambda ex: ex.run(2), lambda ex: ex.run(0)),
-         ValueError, "from 1 to 10", after=results_kept),
+         ValueError, "1 <= k <= 10", after=results_kept),
     Case("LabelsPerClassExplorer Ctrl-C in training keeps results, button back",
-         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(lpc_train, k_max=10, k=2),
+         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(noop_train, ["probe"], k_max=10, k=2),
                                     lambda ex: ex.run(2),
                                     lambda ex: (setattr(ex, "train_fn", raise_interrupt), ex.run(3))),
          KeyboardInterrupt, after=results_kept),
-    Case("FewShotExplorer.run unknown strategy keeps results",
-         explorer_run_keeps_results(lambda env: FewShotExplorer(noop_train, ["probe"], k_max=10, k=2),
+    Case("LabelsPerClassExplorer.run unknown strategy keeps results",
+         explorer_run_keeps_results(lambda env: LabelsPerClassExplorer(noop_train, ["probe"], k_max=10, k=2),
                                     lambda ex: ex.run(2, "probe"), lambda ex: ex.run(2, "magic")),
          ValueError, "pick one of", after=results_kept),
     Case("ScheduleExplorer.run 0 epochs keeps results",
@@ -500,7 +496,7 @@ def shared_learner():
 
     def get():
         if not built:
-            built.append(vision_learner(digits.digits_dls(1, seed=0), backbone.mini_resnet, metrics=accuracy))
+            built.append(vision_learner(cu.digits_dls(1, seed=0), backbone.mini_resnet, metrics=accuracy))
         learn = built[0]
         learn.freeze()
         return learn
