@@ -1,15 +1,9 @@
 """The quick tier's pretrained network: its architecture, the shipped weights, and what it still knows.
 
-``MiniResNet`` is a small ResNet shaped like torchvision's (stem, four residual stages, pool,
-flatten, linear, all children of one ``nn.Sequential``), so fastai treats it the same: after
-``import course_utils``, ``vision_learner(dls, cu.mini_resnet)`` cuts the body at the pooling layer
-(``cut=5``, as ``cut=-2`` does for a torchvision ResNet), adds its head, splits the model into five
-layer groups (stem+stage 1, stage 2, stage 3, stage 4, head) and freezes the body.
-
-The weights (``data/mini_resnet_chars.pth``) are checked against the sha256 in their model card
-and loaded weights-only. **Forgetting** is measured by putting the pretrained source classifier
-back on a fine-tuned body (``source_classifier``) and reading printed characters rendered with
-a seed pretraining never used (``source_accuracy``).
+``MiniResNet`` is shaped like torchvision's ResNet, so ``vision_learner(dls, cu.mini_resnet)`` cuts
+it (``cut=5``), adds fastai's head, splits five layer groups and freezes the body. The weights are
+checked against their model card's sha256 and loaded weights-only. Forgetting: the source classifier
+back on a fine-tuned body, on characters rendered with a seed pretraining never used.
 """
 import copy
 import hashlib

@@ -1,14 +1,9 @@
-"""The quick tier's data, and the entry points every lesson calls whichever tier is on.
+"""The quick tier's data and the entry points every lesson calls, whichever tier is on.
 
-* **Source ("pretraining") data**: printed characters rendered from matplotlib's own fonts, a
-  seeded recipe (font, size, position, rotation, stroke, resolution, contrast, noise), so the same
-  seed gives the same pixels on any machine with the pinned matplotlib and Pillow.
-* **Target data**: scikit-learn's 1,797 real handwritten digits (8x8), upsampled once to 32x32; a
-  fixed stratified test split of 500, and few-shot training sets of ``k`` digits per class.
-* ``tier_arch`` / ``tier_dls`` / ``tier_max_labels_per_class``: the same call on the quick tier
-  (digits, MiniResNet) and on the full tier (Pets, resnet34; see ``folders``).
-* The augmentation knobs, checked: ``aug_transforms`` accepts nonsense quietly (a negative rotation,
-  a probability of 1.5), so ``check_aug_knobs`` raises one ValueError naming the knob and its range.
+Source data: printed characters drawn from matplotlib's fonts by a seeded recipe (same seed, same
+pixels). Target data: scikit-learn's 1,797 handwritten digits upsampled to 32x32, a fixed test split
+of 500, few-shot training sets of ``k`` per class. ``tier_*``: the same call on both tiers.
+Augmentation knobs are checked (``aug_transforms`` quietly accepts a negative rotation or p=1.5).
 """
 from functools import lru_cache
 from pathlib import Path
@@ -85,10 +80,7 @@ def render_char(char, font_path, rng, size=IMAGE_SIZE):
 
 
 def make_source_data(n_per_class, seed, size=IMAGE_SIZE):
-    """``(x, y)``: ``n_per_class`` rendered images of each character, uint8 (N, size, size), and labels.
-
-    Deterministic in ``seed``; use different seeds for the training and held-out sets.
-    """
+    """``(x, y)``: ``n_per_class`` images of each character, uint8 (N, size, size), deterministic in ``seed``."""
     if int(n_per_class) <= 0:
         raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
     rng = np.random.default_rng(seed)
@@ -161,9 +153,8 @@ def default_batch_size(n_train, steps=6, lo=4, hi=16):
 def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_stats=None):
     """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed test split to validate on.
 
-    ``normalize_stats`` defaults to the shipped backbone's, so a from-scratch learner and a
-    pretrained one see identical inputs. ``bs`` defaults to ``default_batch_size`` (so an epoch
-    means several steps even with 1 label per class) and is clipped to the training set's size.
+    Normalised with the backbone's stats (so scratch and pretrained learners see the same inputs);
+    ``bs`` defaults to ``default_batch_size`` and is clipped to the training set's size.
     """
     if bs is not None:
         check_positive_int(bs, "bs (the batch size)", "or None for a size that suits k")
@@ -244,11 +235,7 @@ def _interval(lo, hi, lo_in, hi_in):
 
 
 def check_aug_knobs(**knobs):
-    """Return ``knobs`` (numbers as floats) when every value is allowed, else raise one clear ValueError.
-
-    Knows ``aug_transforms``' knobs: max_rotate, min_zoom, max_zoom, max_warp, max_lighting,
-    p_affine, p_lighting, mult (numbers) and do_flip, flip_vert (True/False).
-    """
+    """Return ``knobs`` (numbers as floats) when every value is allowed for ``aug_transforms``, else one ValueError."""
     out = {}
     for name, value in knobs.items():
         if name in _FLAGS:

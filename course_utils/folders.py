@@ -1,12 +1,8 @@
 """Image folders: your own (``root/<class_name>/<image files>``) and the full tier's Oxford-IIIT Pets.
 
-``validate_image_folder`` finds layout mistakes and broken images before fastai does, each with
-one message that says what is wrong and how to fix it; ``folder_dls`` turns the folder into
-fastai ``DataLoaders``, optionally with only ``k`` training images per class.
-
-The full tier (fastbook ch. 5): Pets labelled by breed and an ImageNet resnet34. Nothing here
-touches the network on import; ``pets_path`` downloads (about 800 MB) on first use through
-fastai's own ``untar_data``.
+``validate_image_folder`` finds layout mistakes and broken images before fastai does, one message
+each saying what to fix. The full tier (fastbook ch. 5) downloads Pets (about 800 MB) on first use
+through fastai's ``untar_data``, never on import.
 """
 import random
 import re
@@ -83,11 +79,7 @@ def _check_images_open(root, files):
 
 
 def validate_image_folder(path):
-    """Check ``path`` is a usable image-classification folder; return its classes and counts.
-
-    Returns ``{"classes": [...], "counts": {class: n}, "n_images": N}``. Hidden files and
-    folders are ignored. Raises FileNotFoundError or ValueError with one message saying what to fix.
-    """
+    """``{"classes", "counts", "n_images"}`` of a usable folder (hidden entries ignored), else one clear error."""
     root = Path(path).expanduser()
     _check_is_folder(root)
     class_dirs = _class_dirs(root)

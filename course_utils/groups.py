@@ -1,12 +1,8 @@
-"""Layer groups of a fastai ``Learner``: what each group holds and whether it trains, and the
-schedules over groups that several lessons and the strategy lab share (ULMFiT's ÷2.6 rates,
-gradual unfreezing).
+"""Layer groups of a fastai ``Learner`` (what each holds, whether it trains) and the schedules over
+them that several lessons and the lab share: ULMFiT's ÷2.6 rates and gradual unfreezing.
 
-A learner's splitter cuts its model into parameter groups ("layer groups"); ``freeze_to(n)``
-freezes the groups before ``n``. With ``train_bn=True`` (fastai's default) the BatchNorm weights
-and biases of a frozen group keep training, so "does this group train?" is answered by its
-other parameters (convolutions, linear layers): see ``group_trains``. Normalization layers are
-recognised with fastai's own ``norm_types``.
+With ``train_bn=True`` a frozen group's BatchNorm keeps training, so whether a group trains is
+judged by its other parameters; normalization layers are fastai's ``norm_types``.
 """
 import math
 import numbers

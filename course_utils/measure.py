@@ -1,16 +1,10 @@
-"""How the course measures a run: one epoch log, validation skipped bit-exactly, results over seeds.
-
-* ``EpochLog``: one row per training epoch across every ``fit`` of a learner (fastai's Recorder
-  resets at each fit, and ``fine_tune`` is two fits): metrics, frozen groups, trainable
-  parameters, seconds of the training phase and since the run started.
-* ``SkipValidation``: skip fastai's validation pass after each epoch without changing training.
-* ``mean_spread`` / ``fmt_mean_spread``: mean ± sample sd over seeds, the way every lesson reports.
-"""
+"""How the course measures a run: one epoch log, validation skipped bit-exactly, mean ± sd over seeds."""
 import time
 
 import numpy as np
 import torch
 from fastai.callback.core import Callback, CancelValidException
+from fastai.vision.augment import RandTransform
 from fastai.learner import Recorder
 
 from .groups import count_trainable
@@ -22,13 +16,11 @@ def _sync():
 
 
 class EpochLog(Callback):
-    """Appends one dict per training epoch to ``rows``.
+    """One dict per training epoch in ``rows``, across every fit (fastai's Recorder resets at each fit).
 
-    Keys: ``epoch`` (counted across fits), the recorder's ``train_loss``, ``valid_loss`` and
-    metrics (those of a validated epoch), ``frozen_groups``, ``trainable_params``,
-    ``train_seconds`` (the training phase alone, the figure for what freezing saves) and
-    ``wall_seconds`` (since ``start``, default: when the log was made). ``learn.validate()``
-    runs no training phase, so it adds no row.
+    Keys: ``epoch``, the recorder's losses and metrics, ``frozen_groups``, ``trainable_params``,
+    ``train_seconds`` (training phase only) and ``wall_seconds`` (since ``start``). ``learn.validate()``
+    adds no row.
     """
 
     order = Recorder.order + 1
@@ -101,7 +93,11 @@ class SkipValidation(Callback):
     def before_validate(self):
         if getattr(self, "after_training", False):
             self.after_training = False
-            torch.empty((), dtype=torch.int64).random_()  # what the skipped DataLoader pass would draw
+            if any(isinstance(t, RandTransform) for t in (*self.dl.after_item.fs, *self.dl.after_batch.fs)):
+                for _ in self.dl:  # random transforms (augmentation) draw on the valid set too: make every draw
+                    pass
+            else:
+                torch.empty((), dtype=torch.int64).random_()  # what the skipped DataLoader pass would draw
             raise CancelValidException
 
 

@@ -1,9 +1,6 @@
-"""Widgets that put a lesson's knob in the learner's hands.
+"""Widgets that put a lesson's knob in the learner's hands; the training function stays in the notebook.
 
-The training stays in the notebook: a widget gets a function written there and only calls it,
-shows progress, and keeps every result in a table. ``RunWidget`` is the shape every such widget
-shares (a button, a status line, an output area, one policy for failures); the lessons' own
-widgets build on it, the strategy lab's threaded widget aside.
+``RunWidget`` is the shape every lesson widget shares (the strategy lab's threaded one aside).
 """
 import html
 import time

@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def main():
     import torch
     import course_utils  # noqa: F401  (first: silences import-time warnings)
-    from course_utils.result_cache import ResultCache
-    from course_utils.strategy_lab import compare_strategies
+    from course_utils.lab import ResultCache, compare_strategies
 
     torch.set_num_threads(1)
 

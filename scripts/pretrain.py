@@ -1,7 +1,7 @@
 """Pretrain the quick tier's backbone on printed characters and write it, with its model card, to data/.
 
-    python -m course_utils.pretrain            # the shipped recipe (about 5 min on 2 CPU cores)
-    python -m course_utils.pretrain --epochs 1 --per-class 20 --out /tmp/bb   # a quick smoke run
+    python scripts/pretrain.py            # the shipped recipe (about 5 min on 2 CPU cores)
+    python scripts/pretrain.py --epochs 1 --per-class 20 --out /tmp/bb   # a quick smoke run
 
 Seeded: the same command on the same pinned versions gives the same data and, on a CPU, the
 same weights up to floating-point scheduling.
@@ -15,44 +15,26 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import backbone
-from .backbone_arch import MiniResNet, STAGE_WIDTHS
-from .config import DATA_DIR
-from .seeds import seed_everything
-from .source_data import CHARS, IMAGE_SIZE, RECIPE, make_source_data
+import course_utils as cu
+from course_utils import backbone
 
 DEFAULTS = dict(per_class=400, heldout_per_class=50, epochs=10, batch_size=128, lr=4e-3, seed=0)
-
-
-def to_tensor(x, stats):
-    """uint8 (N, H, W) -> normalised float (N, 3, H, W), the layout fastai's image pipeline gives."""
-    t = torch.from_numpy(x).float().div_(255).unsqueeze(1).expand(-1, 3, -1, -1)
-    mean, std = (torch.tensor(s).view(1, 3, 1, 1) for s in stats)
-    return (t - mean) / std
-
-
-def accuracy(model, x, y, batch_size=512):
-    model.eval()
-    with torch.no_grad():
-        hits = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-                   for i in range(0, len(y), batch_size))
-    return hits / len(y)
 
 
 def pretrain(per_class, heldout_per_class, epochs, batch_size, lr, seed, log=print):
     """Train a MiniResNet on rendered characters; returns (model, report dict)."""
     start = time.time()
-    seed_everything(seed)
-    log(f"Rendering {per_class} training + {heldout_per_class} held-out images for each of {len(CHARS)} characters...")
-    x_train, y_train = make_source_data(per_class, seed=seed)
-    x_test, y_test = make_source_data(heldout_per_class, seed=seed + 10_000)
+    cu.seed_everything(seed)
+    log(f"Rendering {per_class} training + {heldout_per_class} held-out images for each of {len(cu.CHARS)} characters...")
+    x_train, y_train = cu.make_source_data(per_class, seed=seed)
+    x_test, y_test = cu.make_source_data(heldout_per_class, seed=seed + 10_000)
     m, s = float(x_train.mean() / 255), float(x_train.std() / 255)
     stats = ([m] * 3, [s] * 3)
-    xt, xv = to_tensor(x_train, stats), to_tensor(x_test, stats)
+    xt, xv = cu.to_tensor(x_train, stats), cu.to_tensor(x_test, stats)
     yt, yv = torch.from_numpy(y_train).long(), torch.from_numpy(y_test).long()
     log(f"  done in {time.time() - start:.0f}s: {len(yt)} training, {len(yv)} held-out images")
 
-    model = MiniResNet(len(CHARS))
+    model = cu.MiniResNet(len(cu.CHARS))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
     steps = epochs * ((len(yt) + batch_size - 1) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
@@ -73,15 +55,15 @@ def pretrain(per_class, heldout_per_class, epochs, batch_size, lr, seed, log=pri
             opt.step()
             sched.step()
             model_loss += loss.item() * len(idx)
-        acc = accuracy(model, xv, yv)
+        acc = cu.classifier_accuracy(model, xv, yv)
         log(f"  epoch {epoch + 1}/{epochs}  train loss {model_loss / len(yt):.3f}  "
             f"held-out accuracy {acc:.3f}  ({time.time() - t0:.0f}s)")
     report = {
-        "architecture": f"MiniResNet(widths={list(STAGE_WIDTHS)}, blocks=[1, 1, 1, 1]), {sum(p.numel() for p in model.parameters())} parameters",
+        "architecture": f"MiniResNet(widths={list(backbone.STAGE_WIDTHS)}, blocks=[1, 1, 1, 1]), {sum(p.numel() for p in model.parameters())} parameters",
         "layer_groups": ["stem + stage1", "stage2", "stage3", "stage4", "head (added by fastai)"],
-        "source_task": f"which of {len(CHARS)} printed characters ({CHARS})",
-        "data_recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in RECIPE.items()},
-        "image_size": IMAGE_SIZE,
+        "source_task": f"which of {len(cu.CHARS)} printed characters ({cu.CHARS})",
+        "data_recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cu.RECIPE.items()},
+        "image_size": cu.IMAGE_SIZE,
         "train_images": int(len(yt)),
         "heldout_images": int(len(yv)),
         "heldout_seed": seed + 10_000,
@@ -93,7 +75,7 @@ def pretrain(per_class, heldout_per_class, epochs, batch_size, lr, seed, log=pri
         "source_accuracy_heldout": round(acc, 4),
         "wall_time_s": round(time.time() - start, 1),
         "torch": torch.__version__,
-        "command": f"python -m course_utils.pretrain --epochs {epochs} --per-class {per_class} --seed {seed}",
+        "command": f"python scripts/pretrain.py --epochs {epochs} --per-class {per_class} --seed {seed}",
     }
     return model, report
 
@@ -122,7 +104,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     p.add_argument("--lr", type=float, default=DEFAULTS["lr"])
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"])
-    p.add_argument("--out", default=str(DATA_DIR), help="folder for the weights and model card (default: data/)")
+    p.add_argument("--out", default=str(cu.DATA_DIR), help="folder for the weights and model card (default: data/)")
     a = p.parse_args(argv)
     for name in ("epochs", "per_class", "heldout_per_class", "batch_size"):
         if getattr(a, name) <= 0:

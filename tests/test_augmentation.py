@@ -1,15 +1,19 @@
 """Augmentation helpers: knob validation, the digit-safe set, stage timing, the gallery, the widget, the checks."""
-import course_utils  # noqa: F401  (silences import-time warnings)
+import random
+
+import course_utils as cu  # first: it silences import-time warnings
 import numpy as np
 import pytest
-from fastai.vision.all import Flip, Resize, aug_transforms
+import torch
+from fastai.vision.all import Flip, Resize, accuracy, aug_transforms, vision_learner
 
-from course_utils.augmentation import (AUG_DEFAULTS, check_aug_knobs, checked_aug_transforms, describe_tfms,
-                                       digit_safe_tfms, per_class_accuracy, time_stages)
-from course_utils.augmentation_plots import augment, gallery, gallery_digits, plot_gallery
-from course_utils.augmentation_widget import AugmentationExplorer
-from course_utils.checks import augmentation as checks
-from course_utils.digits import digits_dls
+from course_utils.checks import l06_data_augmentation as checks
+from course_utils.lessons import l06_data_augmentation as l06
+from course_utils.lessons.l06_data_augmentation import (AugmentationExplorer, augment, describe_tfms, gallery,
+                                                         gallery_digits, per_class_accuracy, plot_gallery, time_stages)
+
+AUG_DEFAULTS, check_aug_knobs, checked_aug_transforms = cu.AUG_DEFAULTS, cu.check_aug_knobs, cu.checked_aug_transforms
+digit_safe_tfms, digits_dls = cu.digit_safe_tfms, cu.digits_dls
 
 
 @pytest.mark.parametrize("knobs, words", [
@@ -143,9 +147,7 @@ def test_check_item_or_batch(capsys):
 
 
 def test_per_class_accuracy_plain_and_flipped():
-    from fastai.vision.all import accuracy, vision_learner
-    from course_utils.backbone import mini_resnet
-    learn = vision_learner(digits_dls(1, seed=0), mini_resnet, metrics=accuracy)
+    learn = vision_learner(digits_dls(1, seed=0), cu.mini_resnet, metrics=accuracy)
     plain, flipped = per_class_accuracy(learn), per_class_accuracy(learn, flip=True)
     assert plain.shape == flipped.shape == (10,) and ((plain >= 0) & (plain <= 1)).all()
     counts = np.bincount([int(y) for _, y in learn.dls.valid_ds], minlength=10)
@@ -153,3 +155,41 @@ def test_per_class_accuracy_plain_and_flipped():
     assert abs(float((plain * counts).sum() / counts.sum()) - overall) < 1e-6
     with pytest.raises(ValueError, match="flip"):
         per_class_accuracy(learn, flip="yes")
+
+
+def test_augment_leaves_the_global_generators_alone():
+    im = gallery_digits(3)
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    expected = random.random(), np.random.rand(), torch.rand(1)
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    a = augment(im, aug_transforms(p_affine=1.0, p_lighting=1.0), seed=3)
+    assert (random.random(), np.random.rand()) == expected[:2] and torch.equal(torch.rand(1), expected[2])
+    assert np.array_equal(a, augment(im, aug_transforms(p_affine=1.0, p_lighting=1.0), seed=3))
+    assert not np.array_equal(a, augment(im, aug_transforms(p_affine=1.0, p_lighting=1.0), seed=4))
+
+
+def test_widget_uses_the_one_pad_modes_list():
+    assert cu.PAD_MODES == ("zeros", "border", "reflection")
+    e = AugmentationExplorer(images=gallery_digits(2), draws=1)
+    assert tuple(e.pad.options) == cu.PAD_MODES and e.pad.value == "reflection"
+    with pytest.raises(ValueError, match=r"\('zeros', 'border', 'reflection'\)"):
+        AugmentationExplorer(pad_mode="mirror")
+    assert e.set(pad_mode="border")["pad_mode"] == "border" and "pad_mode='border'" in e.call()
+    assert l06.SLIDERS.keys() | l06.FLAGS.keys() == AUG_DEFAULTS.keys() - {"min_zoom"}
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_skip_validation_trains_bit_for_bit_as_with_validation(frozen):
+    """The lesson trains augmented runs with cu.SkipValidation: same weights as validating after every epoch."""
+    def weights(cbs):
+        cu.seed_everything(0)
+        learn = vision_learner(cu.tier_dls(1, seed=0, batch_tfms=digit_safe_tfms()), cu.mini_resnet, metrics=accuracy)
+        with learn.no_bar(), learn.no_logging():
+            if frozen:
+                learn.freeze()
+                learn.fit_one_cycle(2, 1e-3, cbs=cbs)
+            else:
+                learn.fine_tune(1, base_lr=1e-3, cbs=cbs)
+        return [p.detach().clone() for p in learn.model.parameters()], learn.validate()[1]
+    (skipped, acc_s), (validated, acc_v) = weights([cu.SkipValidation()]), weights([])
+    assert all(torch.equal(a, b) for a, b in zip(skipped, validated)) and acc_s == acc_v

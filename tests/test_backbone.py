@@ -7,10 +7,10 @@ from fastai.vision.all import accuracy, vision_learner
 from course_utils import backbone
 from course_utils.backbone import (REBUILD_COMMAND, load_checkpoint, mini_resnet, read_card,
                                    source_classifier)
-from course_utils.digits import digits_dls
-from course_utils.source_data import make_source_data
-from course_utils.pretrain import to_tensor
-from course_utils.seeds import seed_everything
+from course_utils.data import digits_dls
+from course_utils.data import make_source_data
+from course_utils.data import to_tensor
+from course_utils.config import seed_everything
 
 
 def test_shipped_weights_match_card_and_are_small():
@@ -63,7 +63,8 @@ def learn():
 
 def trainable_groups(learn):
     """Per layer group: do its weights (not BatchNorm's, which train_bn keeps trainable) train?"""
-    return [any(p.requires_grad for p in g if p.ndim > 1) for g in learn.splitter(learn.model)]
+    from course_utils import group_trains
+    return group_trains(learn)
 
 
 def test_fastai_builds_five_groups_and_freezes_the_body(learn):

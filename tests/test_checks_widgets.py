@@ -2,10 +2,8 @@
 import pytest
 from fastai.vision.all import accuracy, vision_learner
 
-from course_utils.checks import basics as checks
-from course_utils.backbone import mini_resnet
-from course_utils.digits import digits_dls
-from course_utils.widgets import LabelsPerClassExplorer
+from course_utils import LabelsPerClassExplorer, count_trainable, digits_dls, mini_resnet
+from course_utils.checks import l01_why_fine_tune as checks
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +12,7 @@ def learn():
 
 
 def test_trainable_params(learn, capsys):
-    right = checks.trainable_params(learn.model)
+    right = count_trainable(learn.model)
     total = sum(p.numel() for p in learn.model.parameters())
     assert checks.check_trainable_params(right, learn)
     assert not checks.check_trainable_params(total, learn)
@@ -55,27 +53,27 @@ def test_choice_check(capsys):
 
 def test_explorer_runs_and_keeps_results():
     calls = []
-    ex = LabelsPerClassExplorer(lambda k: calls.append(k) or {"a": 0.5, "b": 0.25}, k_max=20, k=5)
+    ex = LabelsPerClassExplorer(lambda k, s: calls.append(k) or {"a": 0.5, "b": 0.25}[s], ["a", "b"], k_max=20, k=5)
     ex.button.click()
     ex.run(7)
-    assert calls == [5, 7]
+    assert calls == [5, 5, 7, 7]
     assert ex.results["labels_per_class"].tolist() == [5, 5, 7, 7]
     assert not ex.button.disabled and "Done" in ex.status.value
 
 
 @pytest.mark.parametrize("bad", [0, 21, 2.5, "3", True])
 def test_explorer_refuses_bad_k_and_keeps_earlier_rows(bad):
-    ex = LabelsPerClassExplorer(lambda k: {"a": 1.0}, k_max=20)
+    ex = LabelsPerClassExplorer(lambda k, s: 1.0, ["a"], k_max=20)
     ex.run(3)
-    with pytest.raises(ValueError, match="whole number from 1 to 20"):
+    with pytest.raises(ValueError, match="1 <= k <= 20"):
         ex.run(bad)
     assert len(ex.results) == 1 and "whole number" in ex.status.value
 
 
 def test_explorer_survives_a_failing_run():
-    def boom(k):
+    def boom(k, s):
         raise RuntimeError("training failed")
-    ex = LabelsPerClassExplorer(boom, k_max=5)
+    ex = LabelsPerClassExplorer(boom, ["a"], k_max=5)
     with pytest.raises(RuntimeError):
         ex.run(2)
     assert not ex.button.disabled and "Run failed" in ex.status.value
@@ -83,4 +81,4 @@ def test_explorer_survives_a_failing_run():
 
 def test_explorer_needs_a_function():
     with pytest.raises(ValueError, match="train_fn"):
-        LabelsPerClassExplorer("not a function", k_max=5)
+        LabelsPerClassExplorer("not a function", ["a"], k_max=5)

@@ -7,17 +7,18 @@ import pytest
 import torch
 from fastai.vision.all import accuracy, vision_learner
 
+import sys
+from pathlib import Path
+
 from course_utils import config
-from course_utils.backbone import mini_resnet
-from course_utils.digits import default_batch_size, digits_dls
-from course_utils.env_check import environment_report
-from course_utils.history import attach_history
-from course_utils.plots import plot_learning_curves, show_images
-from course_utils.pretrain import main as pretrain_main
-from course_utils.seeds import seed_everything
-from course_utils.source_data import CHARS, make_source_data
-from course_utils.stats import fmt_mean_spread, mean_spread
-from course_utils.tier import tier_arch, tier_settings
+from course_utils import attach_epoch_log as attach_history
+from course_utils.data import default_batch_size
+from course_utils import (CHARS, SkipValidation, digits_dls, environment_report, fmt_mean_spread,
+                          make_source_data, mean_spread, mini_resnet, plot_learning_curves, seed_everything, tier_arch,
+                          tier_settings)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from pretrain import main as pretrain_main  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -105,10 +106,28 @@ def test_plots_draw_and_refuse_bad_input():
         plot_learning_curves({"a": [[0.1, 0.5], [0.2]]})
     with pytest.raises(ValueError, match="at least one"):
         plot_learning_curves({})
-    fig = show_images(np.zeros((3, 8, 8)), titles="abc", ncols=2)
-    assert len(fig.axes) == 4
-    with pytest.raises(ValueError):
-        show_images([])
+
+
+def test_skip_validation_trains_bit_for_bit_like_per_epoch_validation():
+    def weights(cbs):
+        seed_everything(0)
+        learn = vision_learner(digits_dls(2, seed=0), mini_resnet, metrics=accuracy)
+        with learn.no_bar(), learn.no_logging():
+            learn.fit_one_cycle(2, 1e-2, cbs=cbs)
+        return [p.detach().clone() for p in learn.model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(weights([]), weights([SkipValidation()])))
+
+
+def test_epoch_log_times_training_and_refuses_a_median_before_any_epoch():
+    from course_utils import EpochLog
+    log = EpochLog()
+    with pytest.raises(ValueError, match="no epoch logged yet"):
+        log.median_train_seconds
+    learn = vision_learner(digits_dls(2, seed=0), mini_resnet, metrics=accuracy)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(2, 1e-3, cbs=log)
+    assert len(log.column("train_seconds")) == 2 and log.median_train_seconds > 0
+    assert all(r["trainable_params"] > 0 for r in log.rows)
 
 
 def test_environment_report_says_backbone_ok():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from course_utils.digits import (CLASSES, N_TEST, digit_images, digits_dls, few_shot_indices,
+from course_utils.data import (CLASSES, N_TEST, digit_images, digits_dls, few_shot_indices,
                                  max_labels_per_class, split_indices)
 
 

@@ -19,7 +19,7 @@ import torchvision
 from fastai.data.external import fastai_cfg
 from PIL import Image
 
-from course_utils.full_tier import breed_of, full_arch, pets_dls, pets_path
+from course_utils.folders import breed_of, full_arch, pets_dls, pets_path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BREEDS = ("Abyssinian", "Bengal", "great_pyrenees")  # fastai's Pets names cats Capitalised, dogs lowercase
@@ -147,7 +147,7 @@ def refuse(*args, **kwargs):
     raise RuntimeError("network used during import")
 socket.socket.connect = socket.socket.connect_ex = refuse
 socket.create_connection = socket.getaddrinfo = refuse
-import course_utils.folders, course_utils.full_tier
+import course_utils, course_utils.folders
 """
 
 

@@ -4,9 +4,9 @@ import threading
 
 import torch
 
-from course_utils import lab_widget
-from course_utils.lab_widget import StrategyLab
-from course_utils.result_cache import ResultCache
+from course_utils.lab import widget as lab_widget
+from course_utils.lab import StrategyLab
+from course_utils.lab import ResultCache
 
 torch.set_num_threads(1)
 
@@ -85,7 +85,7 @@ def test_nothing_ticked_says_so(tmp_path):
 
 def test_stop_in_the_middle_of_a_fit(tmp_path):
     """Stop pressed while a run trains: the fit is cancelled at its next batch, nothing half-done is kept."""
-    from course_utils.strategies import Strategy
+    from course_utils.lab import Strategy
 
     def train(learn, epochs, lr):
         learn.fit_one_cycle(1, lr)

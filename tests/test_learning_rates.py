@@ -6,14 +6,15 @@ import numpy as np
 import pytest
 from fastai.vision.all import accuracy, vision_learner
 
-from course_utils.backbone import mini_resnet
-from course_utils.checks import learning_rates as checks
-from course_utils.digits import digits_dls
-from course_utils.learning_rates import (GroupLRRecorder, check_lr_range, geometric_lrs, group_lrs, lrs_for, ratios,
-                                         ulmfit_lrs, ulmfit_slice)
-from course_utils.lr_plots import group_names, plot_group_lr_schedule, plot_group_lrs
-from course_utils.lr_widget import DiscriminativeLRExplorer
-from course_utils.seeds import seed_everything
+import course_utils as cu
+from course_utils.checks import l05_discriminative_learning_rates as checks
+from course_utils.lessons.l05_discriminative_learning_rates import (DiscriminativeLRExplorer, GroupLRRecorder,
+                                                                    check_lr_range, geometric_lrs, group_lrs, lrs_for,
+                                                                    plot_group_lr_schedule, plot_group_lrs, ratios)
+
+mini_resnet, digits_dls, seed_everything = cu.mini_resnet, cu.digits_dls, cu.seed_everything
+ulmfit_lrs, ulmfit_slice = cu.ulmfit_lrs, cu.ulmfit_slice
+
 
 matplotlib.use("Agg")
 
@@ -116,8 +117,10 @@ def test_recorder_sees_the_one_cycle_peak_per_group():
 def test_plots_draw_and_refuse_bad_input():
     ax = plot_group_lrs({"a": geometric_lrs(1e-4, 1e-2, 5), "b": ulmfit_lrs(1e-2, 5)}, title="t")
     assert ax.get_yscale() == "log" and len(ax.lines) == 2
-    assert [t.get_text() for t in ax.get_xticklabels()] == group_names(5)
-    assert group_names(3) == ["group 1", "group 2", "head"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"group {i}" for i in range(5)]
+    names = ["stem + stage1", "stage2", "stage3", "stage4", "head"]
+    ax = plot_group_lrs({"a": ulmfit_lrs(1e-2, 5)}, names=names)
+    assert [t.get_text() for t in ax.get_xticklabels()] == names
     ax = plot_group_lr_schedule([[1e-4, 1e-3], [2e-4, 2e-3]])
     assert len(ax.lines) == 2
     with pytest.raises(ValueError):

@@ -5,8 +5,8 @@ import pytest
 from fastai.vision.all import accuracy, vision_learner
 
 from course_utils.backbone import mini_resnet
-from course_utils.digits import digits_dls
-from course_utils.seeds import seed_everything
+from course_utils.data import digits_dls
+from course_utils.config import seed_everything
 
 
 class NetworkBlocked(RuntimeError):

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from course_utils.result_cache import CacheWarning, ResultCache, cache_key
+from course_utils.lab import CacheWarning, ResultCache, cache_key
 
 FIELDS = {"strategy": "fine_tune", "seed": 0, "labels_per_class": 10, "epochs": 5, "lr": 0.01}
 VALUE = [{"epoch": 1, "accuracy": 0.5}, {"epoch": 2, "accuracy": 0.75}]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.layer_groups import trainable_params
-from course_utils.result_cache import ResultCache
-from course_utils.strategies import STRATEGIES, Strategy, first_stage_epochs, get_strategy, gradual_schedule
-from course_utils.strategy_lab import (COLUMNS, LabStopped, compare_strategies, final_epoch, summary_table,
+from course_utils import count_trainable as trainable_params
+from course_utils.lab import ResultCache
+from course_utils.lab.strategies import STRATEGIES, Strategy, first_stage_epochs, get_strategy, gradual_schedule
+from course_utils.lab.runs import (COLUMNS, LabStopped, compare_strategies, final_epoch, summary_table,
                                        train_run)
 
 torch.set_num_threads(1)
@@ -119,7 +119,7 @@ def test_corrupt_cache_file_is_recomputed(tmp_path):
 
 def test_bring_your_own_folder(tmp_path):
     from PIL import Image
-    from course_utils.digits import digit_images
+    from course_utils import digit_images
     x, y = digit_images()
     root = tmp_path / "mine"
     for c in (0, 1):
@@ -147,7 +147,7 @@ def _frame():
 
 
 def test_lab_checks_grade_without_raising(capsys):
-    from course_utils.checks import lab as checks
+    from course_utils.checks import l07_strategy_lab as checks
     df = _frame()
     assert checks.check_lab_run(df, ["LP-FT", "head only"], 3, 2, 2)
     assert not checks.check_lab_run(df, ["LP-FT", "head only"], 5, 2, 2)
@@ -164,9 +164,9 @@ def test_lab_checks_grade_without_raising(capsys):
 
 
 def test_own_strategy_check():
-    from course_utils.checks import lab as checks
-    from course_utils.digits import digits_dls
-    from course_utils.tier import tier_arch
+    from course_utils.checks import l07_strategy_lab as checks
+    from course_utils import digits_dls
+    from course_utils import tier_arch
 
     def last_two(learn, epochs, lr):
         learn.freeze_to(-2)
@@ -175,14 +175,14 @@ def test_own_strategy_check():
     def head(learn, epochs, lr):
         learn.fit_one_cycle(epochs, lr)
     dls = digits_dls(1, seed=0)
-    from course_utils.strategies import make_learner
+    from course_utils.lab import make_learner
     assert checks.check_own_strategy(last_two, make_learner("head only", dls, tier_arch()), 1, 2)
     assert not checks.check_own_strategy(head, make_learner("head only", dls, tier_arch()), 1, 2)
     assert not checks.check_own_strategy(lambda learn, e, lr: None, make_learner("head only", dls, tier_arch()), 1, 2)
 
 
 def test_a_run_does_not_depend_on_being_the_kernels_first():
-    from course_utils import strategy_lab
+    from course_utils.lab import runs as strategy_lab
     strategy_lab._digits_valid_tensors.cache_clear()
     first = train_run("head only", 0, 1, 1, 1e-2)        # builds the cached test tensors
     again = train_run("head only", 0, 1, 1, 1e-2)        # reuses them

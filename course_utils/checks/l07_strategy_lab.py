@@ -1,8 +1,10 @@
 """Checks for lesson 07's exercises: a lab run on a new setting, readings of its frame, your own strategy."""
 import numpy as np
 import pandas as pd
+from fastai.torch_core import norm_types
 
 from ..lab.runs import COLUMNS, final_epoch
+from ..measure import attach_epoch_log
 from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
@@ -83,11 +85,10 @@ def check_own_strategy(train_fn, learn, epochs, n_last):
         return NOT_ANSWERED
     if not callable(train_fn):
         return _verdict(False, "", f"expected a function train(learn, epochs, lr), got {type(train_fn).__name__}")
-    from ..forgetting import group_params, snapshot_groups
-    from ..history import attach_history
-    before = snapshot_groups(learn)
-    bn = {id(p) for m in learn.model.modules() if "BatchNorm" in type(m).__name__ for p in m.parameters()}
-    history = attach_history(learn)
+    groups = [list(g) for g in learn.splitter(learn.model)]
+    before = [[p.detach().cpu().clone() for p in g] for g in groups]
+    bn = {id(p) for m in learn.model.modules() if isinstance(m, norm_types) for p in m.parameters()}
+    history = attach_epoch_log(learn)
     start = len(history.rows)
     try:
         with learn.no_bar(), learn.no_logging():
@@ -97,8 +98,8 @@ def check_own_strategy(train_fn, learn, epochs, n_last):
     ran = len(history.rows) - start
     if ran != epochs:
         return _verdict(False, "", f"it trained {ran} epoch(s); the budget is exactly {epochs}")
-    now = [[p for p in g if id(p) not in bn] for g in group_params(learn)]
-    old = [[b for p, b in zip(g, s) if id(p) not in bn] for g, s in zip(group_params(learn), before)]
+    now = [[p for p in g if id(p) not in bn] for g in groups]
+    old = [[b for p, b in zip(g, s) if id(p) not in bn] for g, s in zip(groups, before)]
     moved = [bool(n) and any((p.detach().cpu() != b).any().item() for p, b in zip(n, o)) for n, o in zip(now, old)]
     want = [False] * (len(moved) - n_last) + [True] * n_last
     if moved != want:

@@ -1,9 +1,5 @@
-"""Lesson 06 (data augmentation): what a pipeline does, item-vs-batch timing, per-class accuracy on
-mirrored digits, the seeded gallery and the knob explorer.
-
-The checked knobs and the digit-safe pipeline are in the core (``cu.checked_aug_transforms``,
-``cu.digit_safe_tfms``) because the strategy lab augments with them too.
-"""
+"""Lesson 06 (data augmentation): describing a pipeline, item-vs-batch timing, per-class accuracy, the gallery, the explorer.
+(The checked knobs and the digit-safe pipeline are core: ``cu.checked_aug_transforms``, ``cu.digit_safe_tfms``.)"""
 import time
 
 import ipywidgets as W
@@ -22,20 +18,17 @@ def _p(f):
     return f.keywords.get("p", 1.0) if hasattr(f, "keywords") else getattr(f, "p", 1.0)
 
 
-def describe_tfms(tfms):
-    """One line per augmentation inside ``tfms`` (fastai merges flip, rotate, zoom and warp into one transform).
+_FLIPS = {"flip_mat": "horizontal flip", "dihedral_mat": "dihedral: flips and quarter turns"}
 
-    >>> describe_tfms(aug_transforms(do_flip=False, max_warp=0))
-    ['rotate up to ±10° (p=0.75)', 'zoom 1–1.1 (p=0.75)', 'brightness up to ±0.2 (p=0.75)', 'contrast up to ±0.2 (p=0.75)']
-    """
+
+def describe_tfms(tfms):
+    """One line per augmentation inside ``tfms`` (fastai merges flip, rotate, zoom and warp into one transform)."""
     lines = []
     for t in tfms:
         for f in getattr(t, "aff_fs", []):
             name, kw = getattr(f, "func", f).__name__, getattr(f, "keywords", {})
-            if name == "flip_mat":
-                lines.append(f"horizontal flip (p={_p(f):g})")
-            elif name == "dihedral_mat":
-                lines.append(f"dihedral: flips and quarter turns (p={_p(f):g})")
+            if name in _FLIPS:
+                lines.append(f"{_FLIPS[name]} (p={_p(f):g})")
             elif name == "rotate_mat":
                 lines.append(f"rotate up to ±{float(kw['max_deg']):g}° (p={_p(f):g})")
             elif name == "zoom_mat":
@@ -53,19 +46,13 @@ def describe_tfms(tfms):
 
 
 def time_stages(dl, max_batches=None):
-    """Seconds per image in a DataLoader's two stages, over one pass (or ``max_batches`` batches).
-
-    ``"item"``: making each image and running ``item_tfms`` on it, one image at a time, on the CPU.
-    ``"batch"``: collating, moving the batch to ``dl.device`` and running ``batch_tfms`` on the
-    whole batch at once (on the GPU when the DataLoaders live there). The loop is the one
-    fastai's own iterator runs with ``num_workers=0``, split in two so each stage gets its clock.
-    """
+    """Seconds per image in ``dl``'s "item" stage (item_tfms, one image at a time, CPU) and "batch" stage (collate,
+    to ``dl.device``, batch_tfms), over one pass or ``max_batches``: fastai's own num_workers=0 loop, split in two."""
     if max_batches is not None and (not isinstance(max_batches, int) or max_batches < 1):
         raise ValueError(f"max_batches must be a whole number >= 1 or None, got {max_batches!r}")
     idxs = list(dl.get_idxs())
     chunks = [idxs[i:i + dl.bs] for i in range(0, len(idxs), dl.bs)][:max_batches]
-    item = batch = 0.0
-    n = 0
+    item = batch = n = 0
     for chunk in chunks:
         t0 = time.perf_counter()
         items = [dl.do_item(i) for i in chunk]
@@ -84,11 +71,7 @@ def time_stages(dl, max_batches=None):
 
 
 def per_class_accuracy(learn, flip=False):
-    """Accuracy on ``learn``'s validation set for each class (vocab order), optionally on horizontally flipped images.
-
-    ``flip=True`` mirrors every normalised validation batch left to right (``x.flip(-1)``) before
-    the model sees it: the test for whether a class's label survives a horizontal flip.
-    """
+    """Accuracy on ``learn``'s validation set per class (vocab order); ``flip=True`` mirrors each batch left to right first."""
     if not isinstance(flip, bool):
         raise ValueError(f"flip must be True or False, got {flip!r}")
     n = len(learn.dls.vocab)
@@ -103,8 +86,6 @@ def per_class_accuracy(learn, flip=False):
     return (hits / counts.clamp(min=1)).numpy()
 
 
-# ---- the gallery and the explorer ------------------------------------------------------------
-
 def gallery_digits(n=8, seed=0):
     """``n`` digit images (uint8, N x H x W x 3), one of each class first, picked by ``seed``."""
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 50:
@@ -117,10 +98,7 @@ def gallery_digits(n=8, seed=0):
 
 
 def augment(images, tfms, seed=0):
-    """``images`` (uint8 N x H x W x 3) after the batch transforms ``tfms`` as the training set sees them.
-
-    The random draws are seeded, so the same call gives the same gallery; the result is uint8 again.
-    """
+    """``images`` (uint8 N x H x W x 3) after the batch transforms ``tfms`` as the training set sees them (seeded; uint8)."""
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3:
         raise ValueError(f"images must be an array N x H x W x 3, got shape {images.shape}")
@@ -141,10 +119,8 @@ def plot_gallery(rows, size=0.9, title=None):
     fig, axes = plt.subplots(len(rows), n, figsize=(1.6 + n * size, len(rows) * size), squeeze=False)
     for r, (name, images) in enumerate(rows.items()):
         for c in range(n):
-            ax = axes[r, c]
-            ax.imshow(np.asarray(images[c]), vmin=0, vmax=255)
-            ax.set_xticks([])
-            ax.set_yticks([])
+            axes[r, c].imshow(np.asarray(images[c]), vmin=0, vmax=255)
+            axes[r, c].set(xticks=[], yticks=[])
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.94 if title else 1))
     if title:
@@ -172,12 +148,8 @@ FLAGS = {"do_flip": "do_flip (horizontal)", "flip_vert": "flip_vert (with do_fli
 
 
 class AugmentationExplorer(RunWidget):
-    """A slider per ``aug_transforms`` knob, a flip checkbox each, a padding menu, and the gallery they produce.
-
-    Each row of the gallery is one random draw of the pipeline over the same digits (seeded, so a
-    setting always draws the same picture). Knobs not given start at fastai's defaults. Bad values
-    given from code get one clear ValueError; the sliders' ranges only allow good ones.
-    """
+    """A slider per ``aug_transforms`` knob, a flip checkbox each, a padding menu, and the gallery they produce: one
+    seeded draw per row over the same digits. Knobs start at fastai's defaults; bad values from code: ValueError."""
 
     def __init__(self, images=None, draws=3, seed=0, pad_mode="reflection", **knobs):
         self.images = gallery_digits(8) if images is None else np.asarray(images)
@@ -186,8 +158,7 @@ class AugmentationExplorer(RunWidget):
         self.draws, self.seed = draws, seed
         self.knobs = {**AUG_DEFAULTS, **self._check(knobs)}
         self.knobs.pop("min_zoom", None)
-        self.pad_mode = self._check_pad(pad_mode)
-        self._busy = False
+        self.pad_mode, self._busy = self._check_pad(pad_mode), False
         style = {"description_width": "initial"}
         self.sliders = {k: W.FloatSlider(value=self.knobs[k], min=lo, max=hi, step=step, description=desc,
                                          continuous_update=False, style=style, readout_format=".2f")
@@ -196,8 +167,7 @@ class AugmentationExplorer(RunWidget):
         self.pad = W.Dropdown(options=PAD_MODES, value=self.pad_mode, description="pad_mode", style=style)
         for w in [*self.sliders.values(), *self.boxes.values(), self.pad]:
             w.observe(self._on_change, names="value")
-        self.status = W.HTML()
-        self.image = W.Image(format="png")
+        self.status, self.image = W.HTML(), W.Image(format="png")
         self.image.add_class("aug-gallery")
         controls = W.VBox([*self.sliders.values(), W.HBox([*self.boxes.values(), self.pad])])
         self.box = W.VBox([controls, self.status, self.image])
@@ -217,8 +187,7 @@ class AugmentationExplorer(RunWidget):
     def set(self, pad_mode=None, **knobs):
         """Change knobs (and/or ``pad_mode``) from code, as the controls do, and redraw; bad values: ValueError."""
         try:
-            checked = self._check(knobs)
-            pad = self.pad_mode if pad_mode is None else self._check_pad(pad_mode)
+            checked, pad = self._check(knobs), (self.pad_mode if pad_mode is None else self._check_pad(pad_mode))
         except ValueError as e:
             self._error(e)
             raise
@@ -247,10 +216,8 @@ class AugmentationExplorer(RunWidget):
     def _apply(self):
         self._busy = True
         try:
-            for k, s in self.sliders.items():
-                s.value = self.knobs[k]
-            for k, b in self.boxes.items():
-                b.value = self.knobs[k]
+            for k, w in {**self.sliders, **self.boxes}.items():
+                w.value = self.knobs[k]
             self.pad.value = self.pad_mode
         finally:
             self._busy = False
