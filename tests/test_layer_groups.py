@@ -8,15 +8,15 @@ from fastai.test_utils import synth_learner
 from fastai.vision.all import L, ConvLayer, Learner, accuracy, params, vision_learner
 from torch import nn
 
-from course_utils.backbone import mini_resnet
-from course_utils.checks import freezing as checks
-from course_utils.digits import digits_dls
-from course_utils.freeze_widget import FreezeExplorer
-from course_utils.layer_group_plots import (figure_png, frozen_map_legend, plot_frozen_map, plot_training_cost,
-                                           show_figure)
-from course_utils.layer_groups import (EpochTimer, check_group_index, check_splitter_output, frozen_groups,
-                                       group_names, group_params, group_table, group_trains, n_groups,
-                                       trainable_params, training_step_flops, units_of)
+from course_utils import EpochLog as EpochTimer
+from course_utils import (check_group_index, check_splitter_output, digits_dls, figure_png, frozen_groups, group_names,
+                          group_trains, mini_resnet, n_groups, show_figure)
+from course_utils import count_trainable as trainable_params
+from course_utils import group_counts as group_params
+from course_utils.checks import l03_freezing_and_layer_groups as checks
+from course_utils.lessons.l03_freezing_and_layer_groups import (FreezeExplorer, frozen_map_legend, group_table,
+                                                                plot_frozen_map, plot_training_cost,
+                                                                training_step_flops, units_of)
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -155,12 +155,12 @@ def test_check_splitter_output_explains_mistakes(split, msg):
 def test_epoch_timer_records_training_epochs():
     learn = synth_learner(n_trn=2)
     timer = EpochTimer()
-    with pytest.raises(ValueError, match="no epoch timed"):
-        timer.median_s
+    with pytest.raises(ValueError, match="no epoch logged yet"):
+        timer.median_train_seconds
     with learn.no_bar(), learn.no_logging():
         learn.fit(3, 1e-3, cbs=timer)
-    assert len(timer.wall_s) == 3 and all(t > 0 for t in timer.wall_s)
-    assert timer.median_s == float(np.median(timer.wall_s))
+    assert len(timer.column("train_seconds")) == 3 and all(t > 0 for t in timer.column("train_seconds"))
+    assert timer.median_train_seconds == float(np.median(timer.column("train_seconds")))
 
 
 # ---------------------------------------------------------------- plots

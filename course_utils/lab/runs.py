@@ -36,7 +36,7 @@ from .strategies import get_strategy, make_learner
 COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "epoch", "train_loss", "valid_loss", "accuracy",
            "wall_seconds", "trainable_params", "source_accuracy"]
 RUN_KEYS = ["strategy", "augment", "labels_per_class", "seed"]
-LAB_VERSION = 1   # bump when the way a run is trained or measured changes: every cached result recomputes
+LAB_VERSION = 2   # bump when the way a run is trained or measured changes: every cached result recomputes
 
 
 class LabStopped(Exception):
