@@ -40,8 +40,11 @@ def _learner_groups(learn):
 
 
 def n_groups(learn):
-    """How many layer groups ``learn`` has."""
-    return len(_learner_groups(learn))
+    """How many layer groups ``learn`` has (its optimizer's, or its splitter's before it has one)."""
+    if getattr(learn, "opt", None) is not None:
+        return len(learn.opt.param_lists)
+    groups = list(learn.splitter(learn.model))
+    return 1 if groups and isinstance(groups[0], torch.Tensor) else len(groups)   # a flat list is one group
 
 
 def _is_norm_param(model):

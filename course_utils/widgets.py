@@ -90,7 +90,7 @@ class LabelsPerClassExplorer(RunWidget):
         style = {"description_width": "initial"}
         self.slider = W.IntSlider(value=k, min=self.k_min, max=self.k_max, description="labels/class",
                                   continuous_update=False, style=style)
-        self.picker = W.ToggleButtons(options=[*strategies, ALL], value=ALL, description="strategy",
+        self.picker = W.ToggleButtons(options=[*strategies, ALL], value=strategies[0], description="strategy",
                                       style={**style, "button_width": "auto"})
         self._controls("Train", "Pick labels per class and a strategy, then press Train.")
         self.rows = []

@@ -54,6 +54,7 @@ def test_choice_check(capsys):
 def test_explorer_runs_and_keeps_results():
     calls = []
     ex = LabelsPerClassExplorer(lambda k, s: calls.append(k) or {"a": 0.5, "b": 0.25}[s], ["a", "b"], k_max=20, k=5)
+    ex.picker.value = "all"
     ex.button.click()
     ex.run(7)
     assert calls == [5, 5, 7, 7]

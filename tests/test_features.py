@@ -16,13 +16,12 @@ from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from course_utils import embedding_plots as ep  # noqa: E402
-from course_utils import features as F  # noqa: E402
-from course_utils.backbone import mini_resnet  # noqa: E402
-from course_utils.checks import features as checks  # noqa: E402
-from course_utils.digits import digits_dls, max_labels_per_class  # noqa: E402
-from course_utils.features_widget import FewShotExplorer  # noqa: E402
-from course_utils.seeds import seed_everything  # noqa: E402
+import course_utils as cu  # noqa: E402
+from course_utils import LabelsPerClassExplorer as FewShotExplorer  # noqa: E402
+from course_utils import digits_dls, max_labels_per_class, mini_resnet, seed_everything  # noqa: E402
+from course_utils.checks import l02_feature_extraction as checks  # noqa: E402
+from course_utils.lessons import l02_feature_extraction as ep  # noqa: E402
+from course_utils.lessons import l02_feature_extraction as F  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +49,7 @@ def close_figures():
 
 @pytest.mark.parametrize("k", [1, 5, 20, np.int64(3)])
 def test_check_labels_per_class_accepts(k):
-    assert F.check_labels_per_class(k, 20) == int(k)
+    assert cu.check_labels_per_class(k, 20) == int(k)
 
 
 @pytest.mark.parametrize("bad, msg", [(0, "1 <= k <= 20, got 0"), (21, "fewest labelled images"),
@@ -58,21 +57,22 @@ def test_check_labels_per_class_accepts(k):
                                       (True, "got True"), (None, "got None")])
 def test_check_labels_per_class_refuses(bad, msg):
     with pytest.raises(ValueError, match=msg):
-        F.check_labels_per_class(bad, 20)
+        cu.check_labels_per_class(bad, 20)
 
 
 def test_tier_max_labels_per_class_is_the_digits_pool():
-    assert F.tier_max_labels_per_class() == max_labels_per_class() >= 50
+    assert cu.tier_max_labels_per_class() == max_labels_per_class() >= 50
 
 
 def test_tier_max_labels_per_class_full_tier_counts_the_training_split(tmp_path, monkeypatch):
-    from course_utils import config, full_tier
+    from course_utils import config
+    from course_utils import folders as full_tier
     for breed, n in {"Bengal": 20, "pug": 20, "beagle": 6}.items():
         for i in range(n):
             (tmp_path / f"{breed}_{i}.jpg").write_bytes(b"")    # only the names matter here
     monkeypatch.setattr(full_tier, "pets_path", lambda *a, **kw: tmp_path)
     monkeypatch.setattr(config, "_mode", "full")
-    k_max = F.tier_max_labels_per_class()
+    k_max = cu.tier_max_labels_per_class()
     assert 1 <= k_max <= 6                                     # the smallest breed, minus its validation share
 
 
@@ -123,7 +123,7 @@ def test_no_validation_skips_every_validation_pass(dls):
     seed_everything(0)
     learn = vision_learner(dls, mini_resnet, metrics=accuracy, cbs=CountValidBatches())
     with learn.no_bar(), learn.no_logging():
-        learn.fine_tune(1, base_lr=1e-2, cbs=F.NoValidation())
+        learn.fine_tune(1, base_lr=1e-2, cbs=cu.SkipValidation())
     assert CountValidBatches.n == 0                 # no validation batch ran during fine_tune
     with learn.no_bar():
         loss, acc = learn.validate()                # the final validation still works

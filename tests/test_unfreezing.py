@@ -4,16 +4,14 @@ import pytest
 import torch
 from fastai.vision.all import accuracy, vision_learner
 
-from course_utils.backbone import mini_resnet
-from course_utils.checks import unfreezing as checks
-from course_utils.digits import digits_dls
-from course_utils.forgetting import (heldout_source_data, relative_distance, snapshot_groups, source_accuracy,
-                                     weight_drift)
-from course_utils.forgetting_plots import plot_drift, plot_gain_vs_forgetting, plot_stage_grid
-from course_utils.schedules import (ValidateOnlyOnRequest, check_schedule, gradual_unfreeze, n_layer_groups,
-                                    stage_plan, uniform_schedule)
-from course_utils.seeds import seed_everything
-from course_utils.unfreeze_widget import ScheduleExplorer
+from course_utils import SkipValidation as ValidateOnlyOnRequest
+from course_utils import n_groups as n_layer_groups
+from course_utils import (check_schedule, digits_dls, gradual_unfreeze, group_trains, heldout_source_data, mini_resnet,
+                          plot_gain_vs_forgetting, seed_everything, source_accuracy, stage_plan)
+from course_utils.checks import l04_gradual_unfreezing as checks
+from course_utils.lessons.l04_gradual_unfreezing import (ScheduleExplorer, plot_drift, plot_stage_grid,
+                                                         relative_distance, snapshot_groups, uniform_schedule,
+                                                         weight_drift)
 
 matplotlib.use("Agg")
 
@@ -108,7 +106,7 @@ def test_real_learner_ends_with_the_right_groups_trainable():
     assert n_layer_groups(learn) == 5
     with learn.no_bar(), learn.no_logging():
         gradual_unfreeze(learn, [1, 1, 1], base_lr=1e-2)
-    assert checks.trainable_groups(learn) == [False, False, True, True, True]
+    assert group_trains(learn) == [False, False, True, True, True]
 
 
 def test_skipping_validation_leaves_training_unchanged():
