@@ -1,10 +1,4 @@
-"""The quick tier's pretrained network: its architecture, the shipped weights, and what it still knows.
-
-``MiniResNet`` is shaped like torchvision's ResNet, so ``vision_learner(dls, cu.mini_resnet)`` cuts
-it (``cut=5``), adds fastai's head, splits five layer groups and freezes the body. The weights are
-checked against their model card's sha256 and loaded weights-only. Forgetting: the source classifier
-back on a fine-tuned body, on characters rendered with a seed pretraining never used.
-"""
+"""The quick tier's pretrained network: its architecture, the shipped weights, and what it still knows."""
 import copy
 import hashlib
 import json
@@ -120,10 +114,7 @@ def load_checkpoint(path=None, card=None):
 
 
 def mini_resnet(pretrained=True):
-    """The quick tier's architecture, with the shipped source-task weights when ``pretrained``.
-
-    Called by fastai as ``arch(pretrained=...)``, like a torchvision model.
-    """
+    """The quick tier's architecture, with the shipped source-task weights when ``pretrained``."""
     model = MiniResNet(len(CHARS))
     if pretrained:
         model.load_state_dict(load_checkpoint())
@@ -137,11 +128,7 @@ def mini_resnet_split(model):
 
 
 def source_classifier(body=None):
-    """A model that answers the source task (which printed character?) with ``body``.
-
-    With no ``body`` it is the shipped pretrained network. Pass ``learn.model[0]`` after
-    fine-tuning to measure how much of the source task the body still knows (forgetting).
-    """
+    """A model that answers the source task (which printed character?) with ``body``."""
     pretrained = mini_resnet(pretrained=True)
     if body is None:
         return pretrained.eval()
@@ -150,12 +137,7 @@ def source_classifier(body=None):
 
 
 def pretrained_model(arch):
-    """The whole pretrained network (source classifier included), loaded the way ``vision_learner`` does.
-
-    torchvision architectures that fastai knows take ``weights=`` (ImageNet weights, full tier);
-    the course's ``mini_resnet`` takes ``pretrained=True`` (the shipped, checksum-verified file).
-    Cut it with ``create_body(pretrained_model(arch), cut=model_meta[arch]["cut"])``.
-    """
+    """The whole pretrained network (source classifier included), loaded the way ``vision_learner`` does."""
     meta = model_meta.get(arch)
     if meta is None:
         raise ValueError(f"{getattr(arch, '__name__', arch)!r} is not registered in fastai's model_meta; "
@@ -192,10 +174,7 @@ def _heldout(n_per_class, seed):
 
 
 def heldout_source_data(n_per_class=HELDOUT_PER_CLASS, seed=HELDOUT_SEED):
-    """``(x, y)``: printed characters the backbone never saw, normalised with the model card's stats.
-
-    ``n_per_class`` images of each of the 36 characters (360 by default), rendered with ``seed``.
-    """
+    """``(x, y)``: printed characters the backbone never saw, normalised with the model card's stats."""
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
         raise ValueError(f"n_per_class must be a positive whole number, got {n_per_class!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -216,11 +195,7 @@ def classifier_accuracy(model, x, y, batch_size=512):
 
 
 def source_accuracy(body=None, data=None):
-    """Source-task accuracy with ``body`` (e.g. ``learn.model[0]``) under the pretrained source classifier.
-
-    ``body=None`` measures the shipped pretrained network: the score before any fine-tuning.
-    ``data`` is ``(x, y)`` (default: ``heldout_source_data()``). The body is copied, not changed.
-    """
+    """Source-task accuracy with ``body`` (e.g. ``learn.model[0]``) under the pretrained source classifier."""
     x, y = heldout_source_data() if data is None else data
     return classifier_accuracy(source_classifier(body), x, y)
 

@@ -1,8 +1,4 @@
-"""Where the course keeps its files, which tier it runs, seeds, and the argument checks every module shares.
-
-The tier is ``quick`` (default, offline, CPU) or ``full`` (Pets and resnet34, network and GPU):
-``COURSE_MODE=full`` before starting Jupyter, or ``cu.set_mode("full")`` at the top of a notebook.
-"""
+"""Where the course keeps its files, which tier it runs, seeds, and the argument checks every module shares."""
 import os
 from pathlib import Path
 
@@ -90,10 +86,7 @@ def seed_everything(seed):
 
 
 def lesson_seeds(default=DEFAULT_SEEDS):
-    """The seeds a lesson averages over: ``default``, or ``COURSE_SEEDS="3,4,5"`` from the environment.
-
-    The environment variable lets a test re-run a lesson's claims on other seeds without editing it.
-    """
+    """The seeds a lesson averages over: ``default``, or ``COURSE_SEEDS="3,4,5"`` from the environment."""
     raw = os.environ.get(SEEDS_ENV, "").strip()
     if not raw:
         return list(default)

@@ -1,10 +1,4 @@
-"""The quick tier's data and the entry points every lesson calls, whichever tier is on.
-
-Source data: printed characters drawn from matplotlib's fonts by a seeded recipe (same seed, same
-pixels). Target data: scikit-learn's 1,797 handwritten digits upsampled to 32x32, a fixed test split
-of 500, few-shot training sets of ``k`` per class. ``tier_*``: the same call on both tiers.
-Augmentation knobs are checked (``aug_transforms`` quietly accepts a negative rotation or p=1.5).
-"""
+"""The quick tier's data and the entry points every lesson calls, whichever tier is on."""
 from functools import lru_cache
 from pathlib import Path
 
@@ -151,11 +145,7 @@ def default_batch_size(n_train, steps=6, lo=4, hi=16):
 
 
 def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_stats=None):
-    """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed test split to validate on.
-
-    Normalised with the backbone's stats (so scratch and pretrained learners see the same inputs);
-    ``bs`` defaults to ``default_batch_size`` and is clipped to the training set's size.
-    """
+    """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed test split to validate on."""
     if bs is not None:
         check_positive_int(bs, "bs (the batch size)", "or None for a size that suits k")
     x, y = digit_images()

@@ -1,9 +1,4 @@
-"""Image folders: your own (``root/<class_name>/<image files>``) and the full tier's Oxford-IIIT Pets.
-
-``validate_image_folder`` finds layout mistakes and broken images before fastai does, one message
-each saying what to fix. The full tier (fastbook ch. 5) downloads Pets (about 800 MB) on first use
-through fastai's ``untar_data``, never on import.
-"""
+"""Image folders: your own (``root/<class_name>/<image files>``) and the full tier's Oxford-IIIT Pets."""
 import random
 import re
 from collections import defaultdict
@@ -111,11 +106,7 @@ def _check_every_class_trains(labels, train_labels):
 
 
 def make_splitter(valid_pct, split_seed, label_func, k=None, k_seed=0):
-    """A fastai splitter: ``RandomSplitter(valid_pct, split_seed)``, then ``k`` training items per label.
-
-    Items are split in sorted order, so the split depends only on which files exist, not on the
-    order the filesystem lists them. The validation split never changes with ``k``.
-    """
+    """A fastai splitter: ``RandomSplitter(valid_pct, split_seed)``, then ``k`` training items per label."""
     random_split = RandomSplitter(valid_pct, seed=split_seed)
 
     def split(items):
@@ -139,11 +130,7 @@ def image_dls(source, get_y, splitter, size, bs, item_tfms=None, batch_tfms=None
 
 
 def folder_dls(path, k=None, seed=0, valid_pct=0.2, size=64, bs=16, item_tfms=None, batch_tfms=None):
-    """Validated ``DataLoaders`` for a ``root/<class_name>/<image files>`` folder.
-
-    ``seed`` fixes the random train/validation split and, with ``k``, which ``k`` training images
-    of each class are kept (the validation split is untouched).
-    """
+    """Validated ``DataLoaders`` for a ``root/<class_name>/<image files>`` folder."""
     check_seed(seed)
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise ValueError(f"valid_pct is the share of images held out for validation, a number between 0 and 1 "
@@ -163,10 +150,7 @@ PETS_SPLIT_SEED = 42
 
 
 def pets_path(url=URLs.PETS, base=None):
-    """Path of the Pets ``images`` folder, downloaded and extracted by fastai's ``untar_data`` if needed.
-
-    ``base`` is where fastai keeps its config, archive and data (default: ``$FASTAI_HOME`` or ``~/.fastai``).
-    """
+    """Path of the Pets ``images`` folder, downloaded and extracted by fastai's ``untar_data`` if needed."""
     images = Path(untar_data(url, base=base)) / "images"
     if not images.is_dir():
         raise FileNotFoundError(f"{url} extracted without an 'images' folder (expected {images}): "
@@ -184,10 +168,7 @@ def breed_of(path):
 
 
 def pets_dls(k=None, seed=0, url=URLs.PETS, base=None, size=224, bs=32, item_tfms=None, batch_tfms=None):
-    """``DataLoaders`` for Pets labelled by breed, with a fixed 20% validation split (seed 42).
-
-    With ``k``, keep ``k`` training images per breed, chosen reproducibly by ``seed``.
-    """
+    """``DataLoaders`` for Pets labelled by breed, with a fixed 20% validation split (seed 42)."""
     splitter = make_splitter(0.2, PETS_SPLIT_SEED, breed_of, k=k, k_seed=seed)
     return image_dls(pets_path(url, base), breed_of, splitter, size, bs, item_tfms, batch_tfms)
 

@@ -1,9 +1,5 @@
 """Layer groups of a fastai ``Learner`` (what each holds, whether it trains) and the schedules over
-them that several lessons and the lab share: ULMFiT's ÷2.6 rates and gradual unfreezing.
-
-With ``train_bn=True`` a frozen group's BatchNorm keeps training, so whether a group trains is
-judged by its other parameters; normalization layers are fastai's ``norm_types``.
-"""
+them that several lessons and the lab share: ULMFiT's ÷2.6 rates and gradual unfreezing."""
 import math
 import numbers
 
@@ -14,12 +10,7 @@ from torch import nn
 from .config import is_whole_number
 
 def check_group_index(n, groups, what="group index", hint=""):
-    """Return ``n`` as a group number ``0..groups-1`` (negative ``n`` counts from the end), or raise ValueError.
-
-    ``groups`` is the number of layer groups (or a learner). Used for ``freeze_to(n)``'s
-    argument too: the valid range is the same (0 = nothing frozen, ``groups-1`` = only the last
-    group trains); ``freeze_to(groups)`` would freeze everything and leave nothing to train.
-    """
+    """Return ``n`` as a group number ``0..groups-1`` (negative ``n`` counts from the end), or raise ValueError."""
     g = int(groups) if is_whole_number(groups) else n_groups(groups)
     if not is_whole_number(n):
         raise ValueError(f"{what} must be a whole number (an int), got {n!r} ({type(n).__name__})"
@@ -68,11 +59,7 @@ def group_counts(learn):
 
 
 def group_trains(learn):
-    """One bool per group: does it train, judged by its non-normalization weights?
-
-    With ``train_bn=True`` a frozen group still has trainable BatchNorm parameters, so looking
-    at ``requires_grad`` of every parameter would call every group trainable.
-    """
+    """One bool per group: does it train, judged by its non-normalization weights?"""
     is_norm = _is_norm_param(learn.model)
     out = []
     for pg in _learner_groups(learn):
@@ -88,19 +75,13 @@ def frozen_groups(learn):
 
 
 def count_trainable(learn_or_model):
-    """How many numbers the optimizer will update (``requires_grad``), BatchNorm included.
-
-    fastai's ``trainable_params(model)`` lists those parameters; this counts their elements.
-    """
+    """How many numbers the optimizer will update (``requires_grad``), BatchNorm included."""
     from fastai.torch_core import trainable_params
     return sum(p.numel() for p in trainable_params(getattr(learn_or_model, "model", learn_or_model)))
 
 
 def group_names(learn):
-    """Names for the groups: the shipped backbone's from its model card, else ``group 0``, ``group 1``...
-
-    The one labeling every lesson, plot and widget uses (``stem + stage1``, ..., ``head``).
-    """
+    """Names for the groups: the shipped backbone's from its model card, else ``group 0``, ``group 1``..."""
     g = n_groups(learn)
     try:
         from .backbone import mini_resnet_split, read_card
@@ -114,10 +95,7 @@ def group_names(learn):
 
 
 def check_splitter_output(groups, model):
-    """Validate what a splitter returned: a list of parameter lists, every parameter exactly once.
-
-    Returns the groups as lists; raises ValueError with what is wrong (and how to fix it).
-    """
+    """Validate what a splitter returned: a list of parameter lists, every parameter exactly once."""
     try:
         groups = list(groups)
         if groups and isinstance(groups[0], torch.Tensor):
@@ -171,10 +149,7 @@ def _check_groups(n_groups):
 
 
 def ulmfit_lrs(hi, n_groups, factor=ULMFIT_FACTOR):
-    """ULMFiT's rule: the head trains at ``hi``, each group below at the rate above / ``factor``.
-
-    Returned from the first (earliest) layer group to the head, like fastai's layer groups.
-    """
+    """ULMFiT's rule: the head trains at ``hi``, each group below at the rate above / ``factor``."""
     hi = check_rate(hi, "hi (the head's learning rate)")
     factor = check_rate(factor, "factor")
     if factor < 1:
@@ -194,11 +169,7 @@ def ulmfit_slice(hi, n_groups, factor=ULMFIT_FACTOR):
 # special case [1, e] and a comparison between them is about the schedule, not the rates.
 
 def check_schedule(epochs_per_stage, n_groups):
-    """Return ``epochs_per_stage`` as a list of ints, or raise one ValueError saying what is wrong.
-
-    Stage ``i`` (1-based) trains the last ``i`` layer groups, so there can be at most ``n_groups``
-    stages, each with a positive whole number of epochs.
-    """
+    """Return ``epochs_per_stage`` as a list of ints, or raise one ValueError saying what is wrong."""
     if not is_whole_number(n_groups) or n_groups < 1:
         raise ValueError(f"n_groups must be a positive whole number, got {n_groups!r}")
     try:
@@ -224,13 +195,7 @@ def stage_plan(epochs_per_stage, n_groups):
 
 
 def gradual_unfreeze(learn, epochs_per_stage, base_lr=2e-3, lr_mult=100, pct_start=0.3, div=5.0, **kwargs):
-    """Train ``learn`` stage by stage: stage ``i`` calls ``freeze_to(-i)`` then ``fit_one_cycle``.
-
-    ``epochs_per_stage`` is a list, one entry per stage, e.g. ``[1, 1, 1, 1, 1]`` for the five
-    groups of the MiniResNet. Learning rates follow ``fine_tune``: stage 1 (head only) uses
-    ``base_lr``, later stages ``slice(base_lr / 2 / lr_mult, base_lr / 2)``. Extra keyword
-    arguments go to every ``fit_one_cycle``. Returns the plan it ran (see ``stage_plan``).
-    """
+    """Train ``learn`` stage by stage: stage ``i`` calls ``freeze_to(-i)`` then ``fit_one_cycle``."""
     plan = stage_plan(epochs_per_stage, n_groups(learn))
     for name, value, least in (("base_lr", base_lr, 0), ("lr_mult", lr_mult, 1)):
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > least \

@@ -21,10 +21,7 @@ def finish_axes(ax, xlabel, ylabel, title=None, log_y=False, grid=None, legend=N
 
 
 def plot_learning_curves(curves, metric="accuracy", ax=None, title=None):
-    """One line per strategy: the mean over seeds of ``metric`` per epoch, with a ± 1 sd band.
-
-    ``curves`` maps a strategy name to a list (one per seed) of lists of per-epoch values.
-    """
+    """One line per strategy: the mean over seeds of ``metric`` per epoch, with a ± 1 sd band."""
     if not curves:
         raise ValueError("plot_learning_curves needs at least one strategy")
     if ax is None:
@@ -43,14 +40,7 @@ def plot_learning_curves(curves, metric="accuracy", ax=None, title=None):
 
 
 def plot_gain_vs_forgetting(points, ax=None, title=None, colors=None, baseline="head only"):
-    """One point per (strategy, labelled-set size): source accuracy lost (x) vs target accuracy gained (y).
-
-    ``points`` maps a label such as ``"gradual, 5/class"`` to ``(losses, gains)``, two lists with
-    one value per seed; each point is the mean with ± 1 sd error bars. Up and to the left is
-    better: more gained on the new task for less forgotten of the old one. ``colors`` maps a
-    label to its colour (the lab keeps each strategy's colour across panels); ``baseline`` names
-    what the gain is measured against (None: the y axis is the accuracy itself).
-    """
+    """One point per (strategy, labelled-set size): source accuracy lost (x) vs target accuracy gained (y)."""
     if not points:
         raise ValueError("plot_gain_vs_forgetting needs at least one point")
     if ax is None:

@@ -1,7 +1,4 @@
-"""Widgets that put a lesson's knob in the learner's hands; the training function stays in the notebook.
-
-``RunWidget`` is the shape every lesson widget shares (the strategy lab's threaded one aside).
-"""
+"""Widgets that put a lesson's knob in the learner's hands; the training function stays in the notebook."""
 import html
 import time
 
@@ -67,12 +64,7 @@ class RunWidget:
 
 
 class LabelsPerClassExplorer(RunWidget):
-    """A labels-per-class slider, a strategy picker (with ``all``) and a Train button.
-
-    ``train_fn(k, strategy)`` returns the accuracy of one run. Each run adds a row to
-    ``explorer.results``; the mean table and a plot of accuracy against labels per class update
-    below the controls. ``explorer.run(k, strategy)`` does from code what the button does.
-    """
+    """A labels-per-class slider, a strategy picker (with ``all``) and a Train button."""
 
     def __init__(self, train_fn, strategies, k_max, k=None, k_min=1):
         if not callable(train_fn):
@@ -108,11 +100,7 @@ class LabelsPerClassExplorer(RunWidget):
                                         aggfunc="mean")
 
     def run(self, k, strategy=ALL):
-        """Train at ``k`` labels per class with ``strategy`` (or ``"all"``); returns ``{strategy: accuracy}``.
-
-        A bad ``k`` or an unknown strategy gets a message in the widget and a ValueError, before
-        anything is trained; earlier results are kept.
-        """
+        """Train at ``k`` labels per class with ``strategy`` (or ``"all"``); returns ``{strategy: accuracy}``."""
         try:
             k = check_labels_per_class(k, self.k_max, self.k_min)
         except ValueError as e:

@@ -1,11 +1,4 @@
-"""Auto-checks for the exercises: one module per lesson, named after its notebook (``l03_freezing_and_layer_groups``).
-
-Each check prints ✓ or ✗ with the reason and returns a ``Verdict`` (truthy when right). A check
-never raises on a wrong answer (a learner's attempt should not stop the notebook); an answer
-left as ``...`` gets a reminder of what to fill in and the shared ``NOT_ANSWERED`` verdict.
-The checks every lesson may use (a multiple choice, mean ± sd) are here; a lesson's checks
-module re-exports them, so a lesson needs only ``from course_utils.checks import lNN_... as checks``.
-"""
+"""Auto-checks for the exercises: one module per lesson, named after its notebook (``l03_freezing_and_layer_groups``)."""
 import numpy as np
 
 

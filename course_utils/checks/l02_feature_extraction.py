@@ -8,11 +8,7 @@ from . import verdict as _verdict
 
 
 def body_output_shape(body, image_size):
-    """``(C, H, W)`` of ``body``'s output for one ``image_size`` x ``image_size`` RGB image.
-
-    Runs one all-zeros image in eval mode without gradients and puts the body back in the
-    mode it was in; draws no random numbers.
-    """
+    """``(C, H, W)`` of ``body``'s output for one ``image_size`` x ``image_size`` RGB image."""
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     was_training = body.training
     param = next(body.parameters())
@@ -32,11 +28,7 @@ def _as_array(x):
 
 
 def check_feature_count(answer, body, image_size, pooling="avg", n_classes=None):
-    """Exercise: how many numbers describe one image after the body and ``pooling``?
-
-    ``pooling="avg"``: global average pooling (C features). ``"concat"``: fastai's
-    ``AdaptiveConcatPool2d`` (max and average, 2C features: what fastai's head receives).
-    """
+    """Exercise: how many numbers describe one image after the body and ``pooling``?"""
     if pooling not in ("avg", "concat"):
         raise ValueError(f"pooling must be 'avg' or 'concat', got {pooling!r}")
     if _unanswered(answer, "a whole number"):
@@ -66,10 +58,7 @@ def check_feature_count(answer, body, image_size, pooling="avg", n_classes=None)
 
 
 def check_extracted_features(answer, reference, n_classes=None):
-    """Exercise: the pooled features of the test images, one row per image, from the pretrained body.
-
-    ``reference`` is the lesson's own ``(N, C)`` array of the same images in the same order.
-    """
+    """Exercise: the pooled features of the test images, one row per image, from the pretrained body."""
     if _unanswered(answer, "an (N, C) array or tensor of pooled body features"):
         return NOT_ANSWERED
     try:
@@ -111,12 +100,7 @@ def _final_estimator(model):
 
 
 def check_linear_probe(answer, test_features, test_labels, reference_accuracy=None, min_accuracy=0.5):
-    """Exercise: a fitted scikit-learn linear classifier on the pooled training features.
-
-    It must be linear, fitted, take the same number of features as ``test_features`` and reach
-    ``min_accuracy`` on them. With ``reference_accuracy`` (the lesson's probe on the same
-    training set), an accuracy far above it means the probe saw the test images.
-    """
+    """Exercise: a fitted scikit-learn linear classifier on the pooled training features."""
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 

@@ -82,10 +82,7 @@ def _paths(units):
 
 
 def check_splitter(splitter, model, expected):
-    """Exercise: ``splitter(model)`` must return the groups ``expected`` (lists of module names, input first).
-
-    ``expected`` names modules as in ``model.named_modules()``, e.g. ``[["0.0", "0.1"], ["0.2"], ["1"]]``.
-    """
+    """Exercise: ``splitter(model)`` must return the groups ``expected`` (lists of module names, input first)."""
     if _unanswered(splitter, "a function model -> list of parameter groups"):
         return NOT_ANSWERED
     if not callable(splitter):

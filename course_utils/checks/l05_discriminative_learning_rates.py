@@ -32,10 +32,7 @@ def _fmt(lrs):
 
 
 def check_slice_lrs(answer, learn, lo, hi):
-    """Exercise: predict the per-group rates fastai sets for ``slice(lo, hi)`` on ``learn``.
-
-    The truth is read back from ``learn.opt`` after fastai applied the slice.
-    """
+    """Exercise: predict the per-group rates fastai sets for ``slice(lo, hi)`` on ``learn``."""
     if _unanswered(answer, "a list with one learning rate per layer group, earliest group first"):
         return NOT_ANSWERED
     truth = lrs_for(learn, slice(lo, hi))

@@ -77,10 +77,7 @@ def check_least_forgetting(answer, df, among):
 
 
 def check_own_strategy(train_fn, learn, epochs, n_last):
-    """Exercise: ``train_fn(learn, epochs, lr)`` trains exactly the last ``n_last`` layer groups for ``epochs`` epochs.
-
-    Runs it on ``learn`` (quietly) and looks at which groups changed and how many epochs ran.
-    """
+    """Exercise: ``train_fn(learn, epochs, lr)`` trains exactly the last ``n_last`` layer groups for ``epochs`` epochs."""
     if _unanswered(train_fn, "a function train(learn, epochs, lr)"):
         return NOT_ANSWERED
     if not callable(train_fn):

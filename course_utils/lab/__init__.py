@@ -1,14 +1,4 @@
-"""The strategy lab (lesson 07): every strategy of lessons 01-06 side by side, same data, budget and seeds.
-
-``from course_utils import lab``, then ``lab.compare_strategies(...)`` (a tidy DataFrame, one row
-per epoch of every run, cached on disk), ``lab.lab_figure(df)`` and ``lab.StrategyLab()`` (the widget).
-
-* ``strategies``: the named strategies, each a few fastai calls ``train(learn, epochs, lr)``;
-* ``runs``: one run and many, what a result depends on (the cache key), summaries;
-* ``cache``: the on-disk result cache, kept because a re-run setting must come back in well under a
-  second (one JSON file per run, written atomically, corrupt files reported and recomputed);
-* ``plots`` and ``widget``.
-"""
+"""The strategy lab (lesson 07): every strategy of lessons 01-06 side by side, same data, budget and seeds."""
 from .runs import CACHE_ENV, CacheWarning, ResultCache, cache_key, default_cache_dir  # noqa: F401
 from .plots import (lab_figure, plot_accuracy_vs_time, plot_final_accuracy, plot_lab_curves,  # noqa: F401
                     plot_lab_forgetting)

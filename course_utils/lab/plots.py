@@ -1,11 +1,4 @@
-"""Figures of the strategy lab, all drawn from ``compare_strategies``' tidy DataFrame.
-
-- ``plot_lab_curves``: accuracy per epoch, mean over seeds with a ± 1 sd band, one line per strategy;
-- ``plot_final_accuracy``: final accuracy bars with ± 1 sd error bars and the seeds as dots;
-- ``plot_accuracy_vs_time``: final accuracy against wall seconds per run;
-- ``plot_lab_forgetting``: target accuracy gained over a baseline against source accuracy lost;
-- ``lab_figure``: the four in one figure (the lab widget shows it).
-"""
+"""Figures of the strategy lab, all drawn from ``compare_strategies``' tidy DataFrame."""
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -79,12 +72,7 @@ def plot_accuracy_vs_time(df, ax=None, title=None):
 
 
 def plot_lab_forgetting(df, baseline="head only", source_before=None, ax=None, title=None):
-    """Target accuracy gained over ``baseline`` (same seed) against source accuracy lost, per strategy.
-
-    ``source_before``: the pretrained network's source accuracy (default: measured). Quick tier only:
-    the frame's ``source_accuracy`` is NaN on the full tier. Strategies that start from random
-    weights (``from scratch``) are left out: they had nothing to forget.
-    """
+    """Target accuracy gained over ``baseline`` (same seed) against source accuracy lost, per strategy."""
     everything = _runs(df)
     colour = {label: f"C{i % 10}" for i, label in enumerate(everything)}   # the same colours as the other panels
     runs = {label: part for label, part in everything.items()
@@ -108,10 +96,7 @@ def plot_lab_forgetting(df, baseline="head only", source_before=None, ax=None, t
 
 
 def lab_figure(df, source_before=None, figure=None):
-    """The lab's four panels in one 2 x 2 figure; the forgetting panel stays empty when nothing was measured.
-
-    ``figure=matplotlib.figure.Figure`` draws without pyplot (what the widget's thread does).
-    """
+    """The lab's four panels in one 2 x 2 figure; the forgetting panel stays empty when nothing was measured."""
     has_source = not df["source_accuracy"].isna().all()
     size = (11, 7.6)
     if figure is None:

@@ -1,15 +1,4 @@
-"""Run strategies side by side: same data, same epoch budget, same seeds; one tidy DataFrame out.
-
-``compare_strategies`` trains every (strategy, seed, labels per class, augmentation) once, or
-reads it back from the ``ResultCache``, and returns one row per epoch of every run:
-
-    strategy, augment, labels_per_class, seed, epoch, train_loss, valid_loss, accuracy,
-    wall_seconds (since the run started), trainable_params (during that epoch),
-    source_accuracy (the source task after the run: forgetting; quick tier only, else NaN)
-
-``data=None`` uses the tier's data (digits on the quick tier, Pets on the full tier); a path
-uses an ImageFolder-style directory of your own images, validated first.
-"""
+"""Run strategies side by side: same data, same epoch budget, same seeds; one tidy DataFrame out."""
 import hashlib
 import json
 import math
@@ -54,20 +43,8 @@ class StopOnEvent(Callback):
             raise CancelFitException()
 
 
-# ---- the on-disk cache ------------------------------------------------------------------------
-# An on-disk cache of training results, one small JSON file per run, safe to kill at any moment.
-#
-# The key is the sha256 of a canonical JSON of everything that changes a result (strategy and its
-# code, seed, labels per class, epochs, learning rate, augmentation, a fingerprint of the data,
-# the backbone's checksum, library versions). A changed key is a different file, so it recomputes.
-#
-# Writes are atomic: the JSON goes to a temporary file in the cache folder, then ``os.replace``
-# puts it in place, so a reader (another thread, another kernel) sees the old file or the new
-# one, never half of one; a kernel restart loses nothing that was written. A file that cannot be
-# read back (truncated, edited by hand, from an older format) is reported through ``report`` and
-# treated as missing: the caller recomputes and overwrites it.
-
-
+# ---- the on-disk cache: one JSON file per run, named by the sha256 of everything that changes the result;
+# written atomically (temp file + os.replace); a file that cannot be read back is reported and recomputed.
 FORMAT = 1
 
 
@@ -325,15 +302,7 @@ def plan_runs(strategies, seeds, labels_per_class, augment):
 
 def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, augment=False, data=None,
                        cache=None, stop=None, on_run=None):
-    """Run (or read from the cache) every strategy x seed x labels per class x augmentation; a tidy DataFrame.
-
-    ``strategies``: names from ``STRATEGIES`` (or ``Strategy`` objects); ``labels_per_class`` and
-    ``augment`` may be one value or a list. ``lr`` defaults to the tier's. ``data``: None (the
-    tier's data) or an image folder. ``cache``: a ``ResultCache``, a folder for one, or False to
-    recompute without storing. ``stop``: a ``threading.Event``; when it is set the current run is
-    abandoned and the frame of the runs finished so far comes back (``df.attrs["stopped"]``).
-    ``on_run(i, n, rows, cached)`` is called after each run.
-    """
+    """Run (or read from the cache) every strategy x seed x labels per class x augmentation; a tidy DataFrame."""
     lr = tier_settings()["lr"] if lr is None else lr
     check_budget(epochs, lr)
     runs = plan_runs(strategies, seeds, labels_per_class, augment)

@@ -1,15 +1,4 @@
-"""The fine-tuning strategies of lessons 01-06, each a short function over a fastai ``Learner``.
-
-Every strategy has the signature ``train(learn, epochs, lr)`` and spends exactly ``epochs``
-epochs (the budget the lab holds equal); ``lr`` is the tier's base learning rate (1e-2 on the
-quick tier), the rate ``fine_tune(base_lr=lr)`` would use. A ``Strategy`` also says how its
-learner is built: from pretrained weights or not, and with fastai's head or a single linear
-layer (the probe). ``STRATEGIES`` maps each name to its ``Strategy``; ``make_learner`` builds the
-learner a strategy expects.
-
-Two-stage strategies (``fine_tune``, LP-FT) give their first stage ``first_stage_epochs(epochs)``
-epochs; with a budget of one epoch they run only the first stage.
-"""
+"""The fine-tuning strategies of lessons 01-06, each a short function over a fastai ``Learner``."""
 import hashlib
 import inspect
 from dataclasses import dataclass
@@ -28,10 +17,7 @@ def first_stage_epochs(epochs):
 
 
 def gradual_schedule(epochs, n_groups):
-    """Epochs per stage for gradual unfreezing within ``epochs``: one per stage, the rest in the last.
-
-    With fewer epochs than layer groups the schedule stops early (the earliest groups never train).
-    """
+    """Epochs per stage for gradual unfreezing within ``epochs``: one per stage, the rest in the last."""
     if epochs < n_groups:
         return [1] * epochs
     return [1] * (n_groups - 1) + [epochs - n_groups + 1]

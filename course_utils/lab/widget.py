@@ -1,13 +1,4 @@
-"""The strategy lab's widget: pick strategies and a setting, press Run, watch the table and plots fill in.
-
-Run trains in a background thread (so a click on Stop reaches the kernel while training runs);
-Stop sets an event that a fastai callback turns into ``CancelFitException`` at the next batch.
-Finished runs stay in the table and in the cache; the run that was interrupted is dropped.
-The thread never prints: it only sets widget values. ``lab.wait()`` blocks until it is done.
-
-Everything goes through ``compare_strategies`` and its on-disk cache, so a setting that a
-notebook cell (or an earlier click) already ran comes back at once.
-"""
+"""The strategy lab's widget: pick strategies and a setting, press Run, watch the table and plots fill in."""
 import html
 import threading
 
@@ -46,13 +37,7 @@ def results_html(df):
 
 
 class StrategyLab:
-    """Checkboxes for strategies, sliders for labels per class, epochs and seeds, augmentation, Run and Stop.
-
-    ``strategies``: names from ``STRATEGIES`` or your own ``Strategy`` objects (default: all named ones).
-    ``lab.widget`` (or ``display(lab)``) shows it. ``seeds`` is the list the seed slider takes
-    its first ``n`` from. ``data`` and ``cache`` go to ``compare_strategies``. After a run,
-    ``lab.frame`` holds every finished run's rows.
-    """
+    """Checkboxes for strategies, sliders for labels per class, epochs and seeds, augmentation, Run and Stop."""
 
     def __init__(self, strategies=None, checked=DEFAULT_CHECKED, labels_per_class=10, epochs=5, n_seeds=3,
                  augment=False, seeds=(0, 1, 2, 3, 4), k_max=50, data=None, cache=None, lr=None):

@@ -1,11 +1,4 @@
-"""Lesson 02 (feature extraction): body features, cheap heads on them, the few-shot bookkeeping and its pictures.
-
-The technique itself (a body-only learner and ``get_preds``, a linear probe, a frozen head,
-``fine_tune``) is written out in the notebook; this module packages the extraction recipe
-(``body_features``, d2l style), fastai ``DataLoaders`` over extracted features (``tensor_dls``),
-mean ± sd per strategy and ``k`` (``few_shot_table``), where two curves cross (``crossings``), and
-2-D pictures of the feature space (PCA, t-SNE).
-"""
+"""Lesson 02 (feature extraction): body features, cheap heads on them, the few-shot bookkeeping and its pictures."""
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -21,11 +14,7 @@ METHODS = ("pca", "tsne")
 
 
 def tensor_dls(train_x, train_y, valid_x, valid_y, bs, val_bs=256):
-    """fastai ``DataLoaders`` over tensors (e.g. body feature maps and labels), to train a head alone.
-
-    The training loader shuffles and drops the last partial batch, like an image ``DataLoaders``
-    with the same ``bs``; ``bs`` is clipped to the training set's size.
-    """
+    """fastai ``DataLoaders`` over tensors (e.g. body feature maps and labels), to train a head alone."""
     tx, ty, vx, vy = (torch.as_tensor(a) for a in (train_x, train_y, valid_x, valid_y))
     if len(tx) != len(ty) or len(vx) != len(vy):
         raise ValueError(f"features and labels differ in length: train {len(tx)} vs {len(ty)}, "
@@ -46,10 +35,7 @@ def _as_numpy(x):
 
 
 def avg_pool(maps):
-    """Global average pooling: feature maps ``(N, C, H, W)`` -> features ``(N, C)`` (numpy float32).
-
-    Features that are already ``(N, C)`` are returned unchanged (as numpy).
-    """
+    """Global average pooling: feature maps ``(N, C, H, W)`` -> features ``(N, C)`` (numpy float32)."""
     a = _as_numpy(maps)
     if a.ndim == 4:
         return a.mean(axis=(2, 3)).astype(np.float32)
@@ -59,13 +45,7 @@ def avg_pool(maps):
 
 
 def body_features(body, dls, items=None, pool=True):
-    """The notebook's recipe: run ``items`` through a body-only fastai ``Learner`` with ``get_preds``.
-
-    ``items`` default to the validation set's items; they go through ``dls.test_dl`` (validation
-    transforms, no shuffling, labels kept). Returns ``(features, labels)`` as numpy arrays:
-    ``(N, C)`` after global average pooling, or the raw ``(N, C, H, W)`` maps with ``pool=False``.
-    The body runs in eval mode (BatchNorm uses its running statistics), so nothing in it changes.
-    """
+    """The notebook's recipe: run ``items`` through a body-only fastai ``Learner`` with ``get_preds``."""
     if items is None:
         items = dls.valid_ds.items
     if len(items) == 0:
@@ -78,12 +58,7 @@ def body_features(body, dls, items=None, pool=True):
 
 
 def few_shot_table(rows):
-    """Mean ± sd over seeds for each strategy and ``k``.
-
-    ``rows``: an iterable of ``(strategy, labels_per_class, seed, accuracy)`` (or a DataFrame with
-    those columns). Returns a DataFrame indexed by ``(strategy, labels_per_class)`` with columns
-    ``mean``, ``sd`` (sample sd, 0 for one seed) and ``n`` (seeds), strategies in first-seen order.
-    """
+    """Mean ± sd over seeds for each strategy and ``k``."""
     if isinstance(rows, pd.DataFrame):
         df = rows.copy()
     else:
@@ -107,11 +82,7 @@ def few_shot_table(rows):
 
 
 def crossings(table, a, b):
-    """Where the mean curves of strategies ``a`` and ``b`` change order, as a list of ``(k_lo, k_hi)``.
-
-    Each pair means: at ``k_lo`` one strategy is ahead, at the next measured ``k_hi`` the other
-    is (ties count as no change). An empty list means one strategy is never behind the other.
-    """
+    """Where the mean curves of strategies ``a`` and ``b`` change order, as a list of ``(k_lo, k_hi)``."""
     names = list(table.index.get_level_values("strategy").unique())
     for s in (a, b):
         if s not in names:
@@ -144,13 +115,7 @@ def _check_features(features, labels=None):
 
 
 def embed_2d(features, method="pca", seed=0, perplexity=30.0, tsne_iter=500):
-    """Project ``(N, D)`` features to 2-D with scikit-learn's PCA or t-SNE; returns an ``(N, 2)`` array.
-
-    Features are standardised first (each dimension to mean 0, sd 1), so no single large
-    channel dominates the picture. t-SNE starts from the PCA layout (``init="pca"``) and ``seed``
-    and runs ``tsne_iter`` iterations (scikit-learn's default is 1000; 500 draws the same
-    clusters for a few hundred points in half the time on a laptop CPU).
-    """
+    """Project ``(N, D)`` features to 2-D with scikit-learn's PCA or t-SNE; returns an ``(N, 2)`` array."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
     from sklearn.preprocessing import StandardScaler
@@ -193,11 +158,7 @@ def plot_embedding(xy, labels, ax=None, title=None, class_names=None, size=6):
 
 
 def plot_embedding_grid(features_by_name, labels, methods=METHODS, seed=0, class_names=None, size=3.6):
-    """One row per feature set (e.g. "pretrained body", "after fine_tune"), one column per method.
-
-    ``features_by_name`` maps a name to ``(N, D)`` features of the same ``N`` images as ``labels``.
-    Returns the figure.
-    """
+    """One row per feature set (e.g. "pretrained body", "after fine_tune"), one column per method."""
     if not features_by_name:
         raise ValueError("plot_embedding_grid needs at least one feature set")
     for name, feats in features_by_name.items():
@@ -217,11 +178,7 @@ def plot_embedding_grid(features_by_name, labels, methods=METHODS, seed=0, class
 
 
 def plot_few_shot_curve(table, ax=None, title=None, metric="test accuracy"):
-    """Accuracy against labels per class (log axis), one line per strategy, mean ± 1 sd over seeds.
-
-    ``table`` is ``few_shot_table``'s result (index ``(strategy,
-    labels_per_class)``, columns ``mean``, ``sd``, ``n``).
-    """
+    """Accuracy against labels per class (log axis), one line per strategy, mean ± 1 sd over seeds."""
     if table is None or len(table) == 0:
         raise ValueError("plot_few_shot_curve needs a non-empty few_shot_table")
     if ax is None:

@@ -1,9 +1,5 @@
 """Lesson 03 (freezing and layer groups): what each group holds, the frozen-layer map, the cost of
-training more groups, and the ``freeze_to`` slider.
-
-Everything here only reads a learner, except ``FreezeExplorer``, which calls ``learn.freeze_to``
-on the learner it is given, and ``training_step_flops``, which leaves the model as it found it.
-"""
+training more groups, and the ``freeze_to`` slider."""
 from collections import Counter
 
 import ipywidgets as W
@@ -40,11 +36,7 @@ def _contents(module):
 
 
 def group_units(learn):
-    """The largest modules that lie wholly in one of ``learn``'s groups, in model order.
-
-    A list of dicts ``{"path", "module", "group", "params", "contents"}``; ``group`` is None for
-    parameters that no group holds (a splitter that forgot them: the optimizer never updates them).
-    """
+    """The largest modules that lie wholly in one of ``learn``'s groups, in model order."""
     return units_of(learn.model, _learner_groups(learn))
 
 
@@ -96,10 +88,7 @@ def group_rows(learn, names=None):
 
 
 def group_table(learn, names=None, contents=False):
-    """A DataFrame, one row per layer group: group, name, layers, params, trainable params, trains, state.
-
-    ``contents=True`` adds what each layer holds (e.g. ``Conv2d, BatchNorm2d``).
-    """
+    """A DataFrame, one row per layer group: group, name, layers, params, trainable params, trains, state."""
     df = pd.DataFrame(group_rows(learn, names))
     if not contents:
         df = df.drop(columns="contains")
@@ -107,13 +96,7 @@ def group_table(learn, names=None, contents=False):
 
 
 def training_step_flops(learn, batch=None):
-    """Floating-point operations of one training step on ``batch`` (default: one training batch).
-
-    Counted by ``torch.utils.flop_counter`` (convolutions and matrix products, which dominate),
-    for the forward pass and for the backward pass that the current freezing makes necessary.
-    Returns ``{"forward", "backward", "total"}``. Leaves the model as it was: no gradients, the
-    same BatchNorm running statistics, the same train/eval mode.
-    """
+    """Floating-point operations of one training step on ``batch`` (default: one training batch)."""
     from torch.utils.flop_counter import FlopCounterMode
     xb, yb = batch if batch is not None else learn.dls.train.one_batch()
     model = learn.model
@@ -142,12 +125,7 @@ def _short(n):
 
 
 def plot_frozen_map(learn, ax=None, title=None, names=None):
-    """Draw ``learn``'s model from input (left) to output (right), one box per module, shaded by group.
-
-    A box in colour trains; a grey, hatched box is frozen. The strip at the bottom of a box
-    stands for its BatchNorm parameters: coloured when they train, which fastai's
-    ``train_bn=True`` does even in frozen groups. Returns the axes.
-    """
+    """Draw ``learn``'s model from input (left) to output (right), one box per module, shaded by group."""
     units = group_units(learn)
     trains = group_trains(learn)
     names = names or group_names(learn)
@@ -204,11 +182,7 @@ def frozen_map_legend(ax):
 
 
 def plot_training_cost(rows, axes=None):
-    """Panels against the number of groups trained: seconds per epoch, FLOPs per step (if given), trainable parameters.
-
-    ``rows``: records (or a DataFrame) with ``train_bn``, ``groups_trained``, ``seconds`` and
-    ``trainable_params``, optionally ``step_flops``; one line per ``train_bn`` value. Returns the axes.
-    """
+    """Panels against the number of groups trained: seconds per epoch, FLOPs per step (if given), trainable parameters."""
     df = pd.DataFrame(rows)
     if df.empty:
         raise ValueError("plot_training_cost needs at least one measurement")
@@ -242,13 +216,7 @@ def plot_training_cost(rows, axes=None):
 
 
 class FreezeExplorer(RunWidget):
-    """Slider ``freeze_to`` (0 = ``unfreeze()``, last = ``freeze()``) and a ``train_bn`` switch for ``learn``.
-
-    The slider starts where ``learn`` is (or at ``n``). It changes ``learn`` itself (its frozen
-    groups, and its optimizer when ``train_bn`` is switched), so give it a learner you are not
-    training. ``explorer.set(n)`` and ``explorer.set_train_bn(flag)`` do from code what the
-    controls do; ``explorer.state`` and ``explorer.summary()`` report the result.
-    """
+    """Slider ``freeze_to`` (0 = ``unfreeze()``, last = ``freeze()``) and a ``train_bn`` switch for ``learn``."""
 
     def __init__(self, learn, n=None, names=None):
         if not hasattr(learn, "freeze_to") or not hasattr(learn, "model"):

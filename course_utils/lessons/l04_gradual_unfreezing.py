@@ -1,11 +1,4 @@
-"""Lesson 04 (gradual unfreezing): the schedule picker, weight drift per layer group, and their pictures.
-
-The schedule itself is ``cu.gradual_unfreeze`` (the strategy lab runs it too); forgetting of the
-source task is ``cu.source_accuracy``. **Weight drift**: for each fastai layer group,
-``||w - w_start|| / ||w_start||`` over the group's parameters, where ``w_start`` is a snapshot
-taken before training (the pretrained weights for the body; the freshly initialised head for
-the head).
-"""
+"""Lesson 04 (gradual unfreezing): the schedule picker, weight drift per layer group, and their pictures."""
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
@@ -58,10 +51,7 @@ def weight_drift(learn, snapshot):
 # ---- pictures and the widget ---------------------------------------------------------------
 
 def plot_drift(drift, group_names, ax=None, title=None):
-    """Grouped bars: relative weight drift per layer group, one bar per strategy (mean ± 1 sd over seeds).
-
-    ``drift`` maps a strategy name to a list (one per seed) of per-group drifts.
-    """
+    """Grouped bars: relative weight drift per layer group, one bar per strategy (mean ± 1 sd over seeds)."""
     if not drift:
         raise ValueError("plot_drift needs at least one strategy")
     if ax is None:
@@ -79,10 +69,7 @@ def plot_drift(drift, group_names, ax=None, title=None):
 
 
 def plot_stage_grid(plan, group_names, ax=None):
-    """Which layer groups train in each stage: a grid, stages down, groups across.
-
-    ``plan`` is ``schedules.stage_plan(...)``: ``[(freeze_to argument, epochs), ...]``.
-    """
+    """Which layer groups train in each stage: a grid, stages down, groups across."""
     if not plan:
         raise ValueError("plot_stage_grid needs at least one stage")
     n = len(group_names)
@@ -105,11 +92,7 @@ def plot_stage_grid(plan, group_names, ax=None):
 
 
 class ScheduleExplorer(RunWidget):
-    """Sliders for epochs per stage and number of stages, and a Train button.
-
-    ``explorer.run(epochs_per_stage, n_stages)`` does from code what the button does;
-    ``explorer.results`` is a DataFrame of every run so far.
-    """
+    """Sliders for epochs per stage and number of stages, and a Train button."""
 
     def __init__(self, train_fn, group_names, max_epochs_per_stage=3, source_before=None):
         if not callable(train_fn):

@@ -1,10 +1,5 @@
 """Lesson 05 (discriminative learning rates): read back what fastai set per layer group, the two
-spacings a lesson compares with it, the rates over a one-cycle schedule, and the lo/hi widget.
-
-The technique (``fit_one_cycle(n, slice(lo, hi))``) stays in the notebook. ``geometric_lrs(lo, hi,
-n)`` is the spacing fastai gives ``slice(lo, hi)``: ``n`` rates evenly spaced on a log scale;
-ULMFiT's ÷2.6 rule (``cu.ulmfit_lrs``) is in the core because the strategy lab uses it too.
-"""
+spacings a lesson compares with it, the rates over a one-cycle schedule, and the lo/hi widget."""
 import math
 
 import ipywidgets as W
@@ -21,11 +16,7 @@ from ..widgets import RunWidget
 
 
 def check_lr_range(lo, hi):
-    """Return ``(lo, hi)`` as floats, or raise one ValueError that says what is wrong.
-
-    Both must be positive, finite numbers and ``lo <= hi``: ``lo`` is the rate of the first
-    (earliest) layer group, ``hi`` the head's.
-    """
+    """Return ``(lo, hi)`` as floats, or raise one ValueError that says what is wrong."""
     lo, hi = check_rate(lo, "lo (the first layer group's learning rate)"), check_rate(hi, "hi (the head's learning rate)")
     if lo > hi:
         raise ValueError(f"lo must not exceed hi: got lo={lo:g} > hi={hi:g} "
@@ -43,22 +34,14 @@ def geometric_lrs(lo, hi, n_groups):
 
 
 def group_lrs(learn):
-    """The learning rate fastai has set on each layer group of ``learn``, earliest group first.
-
-    Read from ``learn.opt.hypers`` (fastai's optimizer keeps one dict of hyper-parameters per
-    parameter group). Creates the optimizer if ``learn`` has none yet.
-    """
+    """The learning rate fastai has set on each layer group of ``learn``, earliest group first."""
     if getattr(learn, "opt", None) is None:
         learn.create_opt()
     return [float(h["lr"]) for h in learn.opt.hypers]
 
 
 def lrs_for(learn, lr):
-    """The per-group rates fastai sets on ``learn`` for ``lr`` (a number or a ``slice``), read back.
-
-    Does what ``fit_one_cycle(n, lr)`` does first (``learn.opt.set_hyper("lr", lr)``) and returns
-    ``group_lrs(learn)``. Bad ranges raise ValueError before fastai sees them.
-    """
+    """The per-group rates fastai sets on ``learn`` for ``lr`` (a number or a ``slice``), read back."""
     if isinstance(lr, slice):
         if lr.start is None:
             check_rate(lr.stop, "slice(hi)'s hi")
@@ -143,13 +126,7 @@ def plot_group_lr_schedule(rows, names=None, ax=None, title=None):
 
 
 class DiscriminativeLRExplorer(RunWidget):
-    """Two log-scale sliders (``lo``, ``hi``) and a Run button.
-
-    Moving a slider redraws the plot of the rates ``lrs_fn(lo, hi)`` returns, next to ULMFiT's
-    ÷2.6 rule from the same ``hi``. Run calls ``train_fn(lo, hi)`` and adds a row to
-    ``explorer.results``. ``explorer.set_range(lo, hi)`` and ``explorer.run()`` do from code what
-    the sliders and the button do.
-    """
+    """Two log-scale sliders (``lo``, ``hi``) and a Run button."""
 
     def __init__(self, lrs_fn, train_fn, lo=1e-4, hi=1e-2, min_exp=-6, max_exp=0, names=None):
         self.names = names    # one name per layer group for the plot's x axis (cu.group_names(learn))
