@@ -2,17 +2,9 @@
 
 The techniques (freezing, ``fine_tune``, discriminative learning rates...) are written in the
 notebooks as fastai calls, so a bare name in a lesson is fastai's and a ``cu.`` name is the
-course's. One rule finds anything:
-
-* the core, here, is what two or more lessons use: ``config`` (tier, paths, seeds, argument
-  checks), ``data`` (printed characters, digits, the tier's entry points, augmentation knobs),
-  ``folders`` (your own images, the full tier's Pets), ``backbone`` (the shipped MiniResNet,
-  forgetting, the environment check), ``groups`` (layer groups, ULMFiT rates, gradual
-  unfreezing), ``measure`` (the epoch log, skipping validation, mean ± sd), ``plots`` and
-  ``widgets``; every public name of theirs is re-exported as ``cu.<name>``;
-* ``course_utils.lessons.lNN_<notebook>``: what only lesson NN uses (its plots, widget, readers);
-* ``course_utils.lab``: the strategy lab (lesson 07);
-* ``course_utils.checks.lNN_<notebook>``: lesson NN's exercise checks.
+course's. One rule finds anything: the core
+(here, re-exported as ``cu.<name>``) is what two or more lessons use; ``lessons.lNN_<notebook>`` is
+what only lesson NN uses, ``checks.lNN_<notebook>`` its exercise checks, ``lab`` the strategy lab.
 """
 import warnings
 

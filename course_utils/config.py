@@ -50,11 +50,7 @@ def is_whole_number(x):
 
 
 def check_labels_per_class(k, k_max, k_min=1, where=None):
-    """Return ``k`` as an int when it is a whole number with ``k_min <= k <= k_max``, else raise a ValueError.
-
-    ``where`` says where ``k_max`` comes from, e.g. "(the smallest class has 7 images)"; it is
-    said when ``k`` is too large.
-    """
+    """``k`` as an int when it is a whole number in ``[k_min, k_max]``, else a ValueError (``where``: why k_max)."""
     if not is_whole_number(k) or not k_min <= k <= k_max:
         where = where or "(the fewest labelled images any class has)"
         said = f" {where}" if is_whole_number(k) and k > k_max else ""

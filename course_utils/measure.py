@@ -16,12 +16,8 @@ def _sync():
 
 
 class EpochLog(Callback):
-    """One dict per training epoch in ``rows``, across every fit (fastai's Recorder resets at each fit).
-
-    Keys: ``epoch``, the recorder's losses and metrics, ``frozen_groups``, ``trainable_params``,
-    ``train_seconds`` (training phase only) and ``wall_seconds`` (since ``start``). ``learn.validate()``
-    adds no row.
-    """
+    """One dict per training epoch in ``rows``, across every fit (fastai's Recorder resets at each fit): the
+    recorder's losses and metrics, ``frozen_groups``, ``trainable_params``, ``train_seconds``, ``wall_seconds``."""
 
     order = Recorder.order + 1
 
@@ -72,15 +68,9 @@ def attach_epoch_log(learn, start=None):
 
 
 class SkipValidation(Callback):
-    """Skip the validation pass fastai runs after every training epoch; ``learn.validate()`` still works.
-
-    On the quick tier, scoring the 500 test images after each epoch costs about as much as the
-    training itself, so a comparison that needs only the final accuracy adds this callback and
-    calls ``learn.validate()`` once at the end. Training is unchanged, bit for bit: starting a pass
-    over a DataLoader draws one number from torch's global generator (the workers' base seed), so
-    the callback draws that number too (``tests/test_core.py`` checks it). The recorder logs no
-    validation numbers for the skipped epochs, so train with ``learn.no_logging()``.
-    """
+    """Skip the validation pass after every training epoch; ``learn.validate()`` still works. Bit-exact: the
+    callback draws what the skipped DataLoader pass would have drawn (``tests/test_core.py`` checks it).
+    The recorder logs no validation numbers for skipped epochs, so train with ``learn.no_logging()``."""
 
     order = Recorder.order - 1  # before the recorder and the progress bar see the validation start
 

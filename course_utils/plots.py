@@ -58,23 +58,15 @@ def plot_gain_vs_forgetting(points, ax=None, title=None, colors=None, baseline="
 
 
 def show_figure(fig):
-    """Display ``fig`` once, then close it.
-
-    The cell gets exactly one figure output whatever the matplotlib backend: the inline one of
-    a Jupyter kernel, or ``Agg`` (``MPLBACKEND=Agg``, as ``make`` sets it), so stored notebooks
-    compare equal under both.
-    """
+    """Display ``fig`` once, then close it: one figure output under the inline backend and under Agg alike."""
     from IPython.display import display
     display(fig)
     plt.close(fig)
 
 
 def figure_png(fig, dpi=90):
-    """The figure as PNG bytes (for an ``ipywidgets.Image``); a pyplot figure is closed afterwards.
-
-    A ``matplotlib.figure.Figure`` made without pyplot (what a widget's background thread draws)
-    is left alone: pyplot never knew it.
-    """
+    """The figure as PNG bytes (for an ``ipywidgets.Image``); a pyplot figure is closed afterwards
+    (one made without pyplot, as a widget's background thread draws it, is left alone)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     if getattr(fig.canvas, "manager", None) is not None:

@@ -52,8 +52,6 @@ def notebook_code(path):
     return "\n".join(line for line in lines if not line.lstrip().startswith(("%", "!")))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 still open: the package is 4,031 lines, the bar is 4,000; remove this "
-                                       "mark once the cut is made (strict: it fails as soon as the bar is met)")
 def test_the_package_is_small_in_lines():
     lines = sum(len(f.read_text().splitlines()) for f in FILES)
     assert lines <= 4000, f"course_utils has {lines} lines (at most 4000)"

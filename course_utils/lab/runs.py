@@ -80,11 +80,8 @@ def _warn(message):
 
 
 class ResultCache:
-    """``get(fields)`` / ``put(fields, value)`` with JSON-serialisable ``value``s, in folder ``path``.
-
-    ``report(message)`` is called for every unusable file (default: a ``CacheWarning``); the
-    messages are also kept in ``problems``.
-    """
+    """``get(fields)`` / ``put(fields, value)`` of JSON values in folder ``path``; every unusable file goes to
+    ``report(message)`` (default: a ``CacheWarning``) and to ``problems``."""
 
     def __init__(self, path=None, report=None):
         self.path = Path(default_cache_dir() if path is None else path).expanduser()

@@ -56,11 +56,8 @@ def lrs_for(learn, lr):
 
 
 class GroupLRRecorder(Callback):
-    """Records every layer group's learning rate at each training batch, after fastai's schedulers.
-
-    ``rows`` is a list of lists (one per batch, one rate per group). Runs after the
-    ``ParamScheduler`` of ``fit_one_cycle``, so it sees the rates really used for the step.
-    """
+    """``rows``: every layer group's learning rate at each training batch, read after ``fit_one_cycle``'s
+    ``ParamScheduler`` so it sees the rates really used for the step."""
 
     order = ParamScheduler.order + 1
 

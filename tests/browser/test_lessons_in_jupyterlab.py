@@ -79,7 +79,7 @@ def lesson_01(nb):
 
 def lesson_02(nb):
     """Pick 5 labels/class and the linear probe, press Train: a k = 5 row appears, the plot redraws."""
-    i = cell_index(nb.path, "FewShotExplorer(")
+    i = cell_index(nb.path, "LabelsPerClassExplorer(")
     out = nb.outputs(i)
     rows, plot = table_rows(out), img_src(out.locator(".widget-output img"))
     assert rows >= 1 and plot, "the explorer shows no table or plot after Run All"
