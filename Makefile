@@ -65,7 +65,8 @@ outputs: setup
 	$(PY) scripts/run_notebooks.py --inplace notebooks/*.ipynb
 
 pretrain: setup
-	$(PY) scripts/pretrain.py
+	$(PY) scripts/pretrain.py --source letters
+	$(PY) scripts/pretrain.py --source letters+digits
 
 bench: setup
 	$(PY) scripts/benchmark.py
@@ -74,7 +75,7 @@ clean:
 	rm -rf $(VENV) build *.egg-info test-artifacts .cache/strategy_lab .cache/lab_demo
 
 # Reproducibility: every notebook executed three times in a row must pass nbval each time, then
-# every lesson re-runs with other seeds (COURSE_SEEDS=3,4,5) in a kernel with the network blocked
+# every lesson re-runs with other seeds (COURSE_SEEDS=5,6,7,8,9) in a kernel with the network blocked
 # at the socket level and must reach the same True/False in each cell tagged `claim`
 # (tests/test_claims_other_seeds.py, marked slow so that make unit skips it).
 .PHONY: repro

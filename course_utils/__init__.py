@@ -17,18 +17,20 @@ warnings.filterwarnings("ignore", message=r".*mode\.chained_assignment.* option 
 from .config import (DATA_DIR, DEFAULT_SEEDS, MODES, REPO_ROOT, SEEDS_ENV, check_labels_per_class,  # noqa: E402
                      check_mode, check_positive_int, check_seed, get_mode, is_whole_number, lesson_seeds,
                      seed_everything, set_mode, tier_settings)
-from .data import (AUG_DEFAULTS, CHARS, CLASSES, DIGIT_SAFE, DIGIT_SAFE_PAD, IMAGE_SIZE, N_TEST, PAD_MODES,  # noqa: E402
+from .data import (AUG_DEFAULTS, CHARS, CLASSES, DIGIT_SAFE, DIGIT_SAFE_PAD, IMAGE_SIZE, LETTERS, N_TEST, N_VALID,  # noqa: E402
+                   PAD_MODES,
                    RECIPE, check_aug_knobs, checked_aug_transforms, digit_images, digit_safe_tfms, digits_dls,
                    few_shot_indices, make_source_data, max_labels_per_class, split_indices, tier_arch, tier_dls,
                    tier_max_labels_per_class, to_tensor)
 from .folders import folder_dls, pets_dls, validate_image_folder  # noqa: E402
-from .backbone import (MiniResNet, classifier_accuracy, environment_report, heldout_source_data,  # noqa: E402
-                       load_checkpoint, mini_resnet, mini_resnet_split, pretrained_model, read_card,
-                       source_accuracy, source_classifier)
+from .backbone import (BACKBONES, MiniResNet, classifier_accuracy, environment_report,  # noqa: E402
+                       heldout_source_data, load_checkpoint, mini_resnet, mini_resnet_split, mini_resnet_with_digits,
+                       pretrained_model, read_card, source_accuracy, source_classifier, source_probe_accuracy)
 from .groups import (ULMFIT_FACTOR, check_group_index, check_rate, check_schedule, check_splitter_output,  # noqa: E402
                      count_trainable, frozen_groups, gradual_unfreeze, group_counts, group_names, group_trains,
                      n_groups, stage_plan, ulmfit_lrs, ulmfit_slice)
-from .measure import EpochLog, SkipValidation, attach_epoch_log, fmt_mean_spread, mean_spread  # noqa: E402
+from .measure import (EpochLog, PairedDiff, SkipValidation, attach_epoch_log, choose_lr, fit_linear_probe,  # noqa: E402
+                      fmt_mean_spread, mean_spread, paired_diff, paired_table, test_accuracy)
 from .plots import finish_axes, figure_png, plot_gain_vs_forgetting, plot_learning_curves, show_figure  # noqa: E402
 from .widgets import LabelsPerClassExplorer, RunWidget  # noqa: E402
 

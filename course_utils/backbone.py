@@ -15,7 +15,7 @@ from torch import nn
 
 from . import config
 from .config import get_mode
-from .data import CHARS, make_source_data, to_tensor
+from .data import CHARS, LETTERS, make_source_data, to_tensor
 
 STAGE_WIDTHS = (16, 32, 64, 128)
 BODY_CHILDREN = 5  # stem + four stages
@@ -67,17 +67,26 @@ class MiniResNet(nn.Sequential):
 
 # ---- the shipped weights ----------------------------------------------------------------
 
-WEIGHTS_FILE = "mini_resnet_chars.pth"
-CARD_FILE = "mini_resnet_chars.json"
-REBUILD_COMMAND = "make pretrain   (or: python scripts/pretrain.py)"
+# source task -> (file stem under data/, the characters it classifies). The default has no digit glyphs, so
+# fine-tuning on digits is transfer to new classes; the second shows what an overlapping source buys.
+BACKBONES = {"letters": ("mini_resnet_letters", LETTERS), "letters+digits": ("mini_resnet_chars", CHARS)}
+DEFAULT_SOURCE = "letters"
+WEIGHTS_FILE, CARD_FILE = (f"{BACKBONES[DEFAULT_SOURCE][0]}.{ext}" for ext in ("pth", "json"))
+REBUILD_COMMAND = "make pretrain   (or: python scripts/pretrain.py --source <letters|letters+digits>)"
 
 
-def weights_path():
-    return config.DATA_DIR / WEIGHTS_FILE
+def check_source(source):
+    if source not in BACKBONES:
+        raise ValueError(f"unknown source task {source!r}: use one of {list(BACKBONES)}")
+    return source
 
 
-def card_path():
-    return config.DATA_DIR / CARD_FILE
+def weights_path(source=DEFAULT_SOURCE):
+    return config.DATA_DIR / f"{BACKBONES[check_source(source)][0]}.pth"
+
+
+def card_path(source=DEFAULT_SOURCE):
+    return config.DATA_DIR / f"{BACKBONES[check_source(source)][0]}.json"
 
 
 def sha256_of(path):
@@ -88,9 +97,9 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-def read_card(path=None):
+def read_card(path=None, source=DEFAULT_SOURCE):
     """The model card (recipe, seed, epochs, time, accuracy, sha256) as a dict."""
-    path = path or card_path()
+    path = path or card_path(source)
     if not path.exists():
         raise FileNotFoundError(f"model card {path} is missing; rebuild the backbone with: {REBUILD_COMMAND}")
     try:
@@ -99,12 +108,12 @@ def read_card(path=None):
         raise ValueError(f"model card {path} is not valid JSON ({e}); rebuild it with: {REBUILD_COMMAND}") from None
 
 
-def load_checkpoint(path=None, card=None):
+def load_checkpoint(path=None, card=None, source=DEFAULT_SOURCE):
     """The pretrained state dict, after checking the file's sha256 against the model card."""
-    path = path or weights_path()
+    path = path or weights_path(source)
     if not path.exists():
         raise FileNotFoundError(f"pretrained weights {path} are missing; rebuild them with: {REBUILD_COMMAND}")
-    expected = (card or read_card()).get("sha256")
+    expected = (card or read_card(source=source)).get("sha256")
     actual = sha256_of(path)
     if actual != expected:
         raise ValueError(f"pretrained weights {path} are corrupt or changed (sha256 {actual[:12]}..., "
@@ -113,12 +122,24 @@ def load_checkpoint(path=None, card=None):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def mini_resnet(pretrained=True):
-    """The quick tier's architecture, with the shipped source-task weights when ``pretrained``."""
-    model = MiniResNet(len(CHARS))
+def _pretrained_on(source, pretrained):
+    model = MiniResNet(len(BACKBONES[source][1]))
     if pretrained:
-        model.load_state_dict(load_checkpoint())
+        model.load_state_dict(load_checkpoint(source=source))
     return model
+
+
+def mini_resnet(pretrained=True):
+    """The quick tier's architecture, pretrained on printed letters (no digits) when ``pretrained``."""
+    return _pretrained_on("letters", pretrained)
+
+
+def mini_resnet_with_digits(pretrained=True):
+    """The same architecture pretrained on printed letters and digits: a source task that overlaps the target."""
+    return _pretrained_on("letters+digits", pretrained)
+
+
+SOURCE_OF = {mini_resnet: "letters", mini_resnet_with_digits: "letters+digits"}
 
 
 def mini_resnet_split(model):
@@ -127,9 +148,9 @@ def mini_resnet_split(model):
     return L(body[:2], body[2], body[3], body[4], model[1:]).map(params)
 
 
-def source_classifier(body=None):
+def source_classifier(body=None, source=DEFAULT_SOURCE):
     """A model that answers the source task (which printed character?) with ``body``."""
-    pretrained = mini_resnet(pretrained=True)
+    pretrained = _pretrained_on(check_source(source), True)
     if body is None:
         return pretrained.eval()
     head = list(pretrained.children())[BODY_CHILDREN:]
@@ -146,11 +167,12 @@ def pretrained_model(arch):
 
 
 def _register():
-    try:
-        stats = tuple(tuple(s) for s in read_card()["normalize_stats"])
-    except (FileNotFoundError, ValueError, KeyError):
-        stats = None  # loading will say what is wrong when the weights are asked for
-    model_meta[mini_resnet] = {"cut": BODY_CHILDREN, "split": mini_resnet_split, "stats": stats}
+    for arch, source in SOURCE_OF.items():
+        try:
+            stats = tuple(tuple(s) for s in read_card(source=source)["normalize_stats"])
+        except (FileNotFoundError, ValueError, KeyError):
+            stats = None  # loading will say what is wrong when the weights are asked for
+        model_meta[arch] = {"cut": BODY_CHILDREN, "split": mini_resnet_split, "stats": stats}
 
 
 _register()
@@ -162,24 +184,24 @@ HELDOUT_SEED = 20_000
 HELDOUT_PER_CLASS = 10
 
 
-@lru_cache(maxsize=4)
-def _heldout(n_per_class, seed):
-    card = read_card()
+@lru_cache(maxsize=8)
+def _heldout(n_per_class, seed, source):
+    card = read_card(source=source)
     used = {card.get("seed"), card.get("heldout_seed")}
     if seed in used:
         raise ValueError(f"seed {seed} was used to build the backbone's own training or held-out data "
                          f"(seeds {sorted(s for s in used if s is not None)}); pick another, e.g. {HELDOUT_SEED}")
-    x, y = make_source_data(n_per_class, seed=seed)
+    x, y = make_source_data(n_per_class, seed=seed, chars=BACKBONES[source][1])
     return to_tensor(x, card["normalize_stats"]), torch.from_numpy(y).long()
 
 
-def heldout_source_data(n_per_class=HELDOUT_PER_CLASS, seed=HELDOUT_SEED):
+def heldout_source_data(n_per_class=HELDOUT_PER_CLASS, seed=HELDOUT_SEED, source=DEFAULT_SOURCE):
     """``(x, y)``: printed characters the backbone never saw, normalised with the model card's stats."""
     if isinstance(n_per_class, bool) or not isinstance(n_per_class, int) or n_per_class < 1:
         raise ValueError(f"n_per_class must be a positive whole number, got {n_per_class!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative whole number, got {seed!r}")
-    return _heldout(n_per_class, seed)
+    return _heldout(n_per_class, seed, check_source(source))
 
 
 def classifier_accuracy(model, x, y, batch_size=512):
@@ -194,10 +216,28 @@ def classifier_accuracy(model, x, y, batch_size=512):
     return hits / len(y)
 
 
-def source_accuracy(body=None, data=None):
-    """Source-task accuracy with ``body`` (e.g. ``learn.model[0]``) under the pretrained source classifier."""
-    x, y = heldout_source_data() if data is None else data
-    return classifier_accuracy(source_classifier(body), x, y)
+def source_accuracy(body=None, data=None, source=DEFAULT_SOURCE):
+    """Forgetting, compatibility view: source-task accuracy of ``body`` (e.g. ``learn.model[0]``) under the
+    pretrained source head, reattached unchanged (moved by BatchNorm statistics as well as by weights)."""
+    x, y = heldout_source_data(source=source) if data is None else data
+    return classifier_accuracy(source_classifier(body, source), x, y)
+
+
+def _pooled(body, x, batch_size=512):
+    model = nn.Sequential(*copy.deepcopy(body).children(), nn.AdaptiveAvgPool2d(1), nn.Flatten()).eval().cpu()
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]).numpy()
+
+
+def source_probe_accuracy(body=None, source=DEFAULT_SOURCE):
+    """Forgetting, representation view: a linear probe refitted on ``body``'s features of held-out source
+    images (10 per class to fit, 5 to choose C, 10 to score) -- what the body still knows of the source task."""
+    from .measure import fit_linear_probe
+    body = nn.Sequential(*list(_pretrained_on(check_source(source), True).children())[:BODY_CHILDREN]) \
+        if body is None else body
+    (fx, fy), (vx, vy), (tx, ty) = (heldout_source_data(n, HELDOUT_SEED + i, source) for i, n in ((1, 10), (2, 5), (3, 10)))
+    probe = fit_linear_probe(_pooled(body, fx), fy.numpy(), _pooled(body, vx), vy.numpy())
+    return float(probe.score(_pooled(body, tx), ty.numpy()))
 
 
 # ---- lesson 00's environment check ------------------------------------------------------------
@@ -212,9 +252,10 @@ def device_name():
 def backbone_status():
     """``"ok (sha256 ...)"`` when the shipped weights match their model card, else what to do."""
     try:
-        card = read_card()
-        load_checkpoint(card=card)
-        return f"ok: {weights_path().name}, sha256 {card['sha256'][:12]}..."
+        cards = {s: read_card(source=s) for s in BACKBONES}
+        for s, card in cards.items():
+            load_checkpoint(card=card, source=s)
+        return "ok: " + ", ".join(f"{weights_path(s).name} (sha256 {c['sha256'][:12]}...)" for s, c in cards.items())
     except (FileNotFoundError, ValueError) as e:
         return f"PROBLEM: {e}"
 

@@ -15,7 +15,8 @@ from .config import check_labels_per_class, check_positive_int, check_seed, get_
 
 # ---- source data: printed characters ---------------------------------------------------
 
-CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"   # the default source task: no digit glyphs, so the target's classes are new
+CHARS = "0123456789" + LETTERS         # the second backbone's source task: digits included (what overlap buys)
 IMAGE_SIZE = 32
 FONT_FILES = (
     "DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSans-Oblique.ttf", "DejaVuSans-BoldOblique.ttf",
@@ -25,7 +26,6 @@ FONT_FILES = (
     "cmr10.ttf", "cmss10.ttf", "cmtt10.ttf",
 )
 RECIPE = {
-    "classes": CHARS,
     "fonts": FONT_FILES,
     "glyph_px": (20, 34),
     "width_scale": (0.6, 1.0),
@@ -73,17 +73,17 @@ def render_char(char, font_path, rng, size=IMAGE_SIZE):
     return np.clip(a, 0, 1).astype(np.float32)
 
 
-def make_source_data(n_per_class, seed, size=IMAGE_SIZE):
-    """``(x, y)``: ``n_per_class`` images of each character, uint8 (N, size, size), deterministic in ``seed``."""
+def make_source_data(n_per_class, seed, size=IMAGE_SIZE, chars=LETTERS):
+    """``(x, y)``: ``n_per_class`` images of each of ``chars``, uint8 (N, size, size), deterministic in ``seed``."""
     if int(n_per_class) <= 0:
         raise ValueError(f"n_per_class must be a positive integer, got {n_per_class!r}")
     rng = np.random.default_rng(seed)
     fonts = font_paths()
-    x = np.empty((len(CHARS) * n_per_class, size, size), dtype=np.uint8)
-    y = np.repeat(np.arange(len(CHARS)), n_per_class)
+    x = np.empty((len(chars) * n_per_class, size, size), dtype=np.uint8)
+    y = np.repeat(np.arange(len(chars)), n_per_class)
     for i, label in enumerate(y):
         font = fonts[rng.integers(len(fonts))]
-        x[i] = np.round(render_char(CHARS[label], font, rng, size) * 255)
+        x[i] = np.round(render_char(chars[label], font, rng, size) * 255)
     order = rng.permutation(len(y))
     return x[order], y[order]
 
@@ -97,7 +97,8 @@ def to_tensor(x, stats):
 
 # ---- target data: handwritten digits -----------------------------------------------------
 
-N_TEST = 500
+N_TEST = 500    # the fixed test split: reported results only
+N_VALID = 300   # the fixed validation split, carved from the rest: every choice (rate, epochs, strategy) is made on it
 SPLIT_SEED = 0
 CLASSES = [str(d) for d in range(10)]
 
@@ -115,16 +116,17 @@ def digit_images(size=IMAGE_SIZE):
 
 @lru_cache(maxsize=1)
 def split_indices():
-    """``(pool, test)``: indices of the labelled pool and of the fixed held-out test split."""
+    """``(pool, valid, test)``: the pool training draws come from, the validation and the test split (stratified)."""
     _, y = digit_images()
-    pool, test = train_test_split(np.arange(len(y)), test_size=N_TEST, stratify=y, random_state=SPLIT_SEED)
-    return np.sort(pool), np.sort(test)
+    rest, test = train_test_split(np.arange(len(y)), test_size=N_TEST, stratify=y, random_state=SPLIT_SEED)
+    pool, valid = train_test_split(rest, test_size=N_VALID, stratify=y[rest], random_state=SPLIT_SEED)
+    return np.sort(pool), np.sort(valid), np.sort(test)
 
 
 def max_labels_per_class():
     """The largest ``k`` every digit can supply from the pool."""
     _, y = digit_images()
-    pool, _ = split_indices()
+    pool = split_indices()[0]
     return int(np.bincount(y[pool]).min())
 
 
@@ -133,7 +135,7 @@ def few_shot_indices(k, seed=0):
     k = check_labels_per_class(k, max_labels_per_class(), where="(the fewest any digit has in the pool)")
     seed = check_seed(seed)
     _, y = digit_images()
-    pool, _ = split_indices()
+    pool = split_indices()[0]
     rng = np.random.default_rng(seed)
     picks = [rng.choice(pool[y[pool] == c], size=k, replace=False) for c in range(len(CLASSES))]
     return np.sort(np.concatenate(picks))
@@ -145,12 +147,12 @@ def default_batch_size(n_train, steps=6, lo=4, hi=16):
 
 
 def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_stats=None):
-    """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed test split to validate on."""
+    """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed validation split as ``valid``."""
     if bs is not None:
         check_positive_int(bs, "bs (the batch size)", "or None for a size that suits k")
     x, y = digit_images()
-    train, (_, test) = few_shot_indices(k, seed), split_indices()
-    items = np.concatenate([train, test])
+    train, valid = few_shot_indices(k, seed), split_indices()[1]
+    items = np.concatenate([train, valid])
     if normalize_stats is None:
         from .backbone import read_card
         normalize_stats = read_card()["normalize_stats"]
@@ -163,7 +165,9 @@ def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_st
         batch_tfms=[*(batch_tfms or []), Normalize.from_stats(*normalize_stats)],
     )
     bs = default_batch_size(len(train)) if bs is None else bs
-    return block.dataloaders(items, bs=min(bs, len(train)), val_bs=256, num_workers=0)
+    dls = block.dataloaders(items, bs=min(bs, len(train)), val_bs=256, num_workers=0)
+    dls.test_items = split_indices()[2]   # reported results only: cu.test_accuracy(learn)
+    return dls
 
 
 # ---- whichever tier is on ----------------------------------------------------------------

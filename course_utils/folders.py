@@ -121,16 +121,28 @@ def make_splitter(valid_pct, split_seed, label_func, k=None, k_seed=0):
     return split
 
 
-def image_dls(source, get_y, splitter, size, bs, item_tfms=None, batch_tfms=None):
-    """``DataLoaders`` for the images under ``source``, labelled by ``get_y``; ``bs`` is clipped to the training set size."""
-    n_train = len(splitter(get_image_files(source))[0])
-    block = DataBlock((ImageBlock, CategoryBlock), get_items=get_image_files, get_y=get_y, splitter=splitter,
+def hold_out_test(files, test_pct, split_seed):
+    """``(rest, test)``: a fixed, seeded ``test_pct`` share of ``files`` kept for reported results only."""
+    rest, test = RandomSplitter(test_pct, seed=split_seed)(sorted(files, key=str))
+    ordered = sorted(files, key=str)
+    return [ordered[i] for i in rest], [ordered[i] for i in test]
+
+
+def image_dls(source, get_y, splitter, size, bs, item_tfms=None, batch_tfms=None, test_pct=0.2, split_seed=0):
+    """``DataLoaders`` for the images under ``source`` labelled by ``get_y``: training and validation from
+    ``splitter``, a fixed test split in ``dls.test_items`` (``cu.test_accuracy``); ``bs`` clipped to the training set."""
+    rest, test = hold_out_test(get_image_files(source), test_pct, split_seed)
+    n_train = len(splitter(rest)[0])
+    block = DataBlock((ImageBlock, CategoryBlock), get_y=get_y, splitter=splitter,
                       item_tfms=item_tfms or Resize(size), batch_tfms=batch_tfms)
-    return block.dataloaders(source, bs=max(1, min(bs, n_train)), num_workers=0)
+    dls = block.dataloaders(rest, bs=max(1, min(bs, n_train)), num_workers=0)
+    dls.test_items = test
+    return dls
 
 
 def folder_dls(path, k=None, seed=0, valid_pct=0.2, size=64, bs=16, item_tfms=None, batch_tfms=None):
-    """Validated ``DataLoaders`` for a ``root/<class_name>/<image files>`` folder."""
+    """Validated ``DataLoaders`` for a ``root/<class_name>/<image files>`` folder: a fixed test split
+    (``valid_pct`` of the images, split seed 0), then ``valid_pct`` of the rest for validation (seeded)."""
     check_seed(seed)
     if isinstance(valid_pct, bool) or not isinstance(valid_pct, (int, float)) or not 0 < valid_pct < 1:
         raise ValueError(f"valid_pct is the share of images held out for validation, a number between 0 and 1 "
@@ -140,7 +152,8 @@ def folder_dls(path, k=None, seed=0, valid_pct=0.2, size=64, bs=16, item_tfms=No
         check_positive_int(size, "size (the image side in pixels)", "e.g. 64, or a (height, width) pair")
     validate_image_folder(path)
     splitter = make_splitter(valid_pct, seed, parent_label, k=k, k_seed=seed)
-    return image_dls(Path(path).expanduser(), parent_label, splitter, size, bs, item_tfms, batch_tfms)
+    return image_dls(Path(path).expanduser(), parent_label, splitter, size, bs, item_tfms, batch_tfms,
+                     test_pct=valid_pct)
 
 
 # ---- the full tier: Oxford-IIIT Pets -------------------------------------------------------
@@ -168,9 +181,10 @@ def breed_of(path):
 
 
 def pets_dls(k=None, seed=0, url=URLs.PETS, base=None, size=224, bs=32, item_tfms=None, batch_tfms=None):
-    """``DataLoaders`` for Pets labelled by breed, with a fixed 20% validation split (seed 42)."""
+    """``DataLoaders`` for Pets labelled by breed: fixed 20% test and 20% validation splits (seed 42)."""
     splitter = make_splitter(0.2, PETS_SPLIT_SEED, breed_of, k=k, k_seed=seed)
-    return image_dls(pets_path(url, base), breed_of, splitter, size, bs, item_tfms, batch_tfms)
+    return image_dls(pets_path(url, base), breed_of, splitter, size, bs, item_tfms, batch_tfms,
+                     split_seed=PETS_SPLIT_SEED)
 
 
 def full_arch():
@@ -180,7 +194,7 @@ def full_arch():
 
 def pets_max_labels_per_class():
     """The largest ``k`` every breed can supply from the downloaded files, with ``pets_dls``' fixed split."""
-    files = get_image_files(pets_path())
+    files, _ = hold_out_test(get_image_files(pets_path()), 0.2, PETS_SPLIT_SEED)
     train, _ = make_splitter(0.2, PETS_SPLIT_SEED, breed_of)(files)
     counts = defaultdict(int)
     for i in train:

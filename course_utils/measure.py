@@ -1,9 +1,14 @@
-"""How the course measures a run: one epoch log, validation skipped bit-exactly, mean ± sd over seeds."""
+"""How the course measures: one epoch log, validation skipped bit-exactly, the test split kept for reported
+results, rates chosen on validation, and strategies compared per seed with a paired 95% interval."""
 import time
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 from fastai.callback.core import Callback, CancelValidException
+from fastai.metrics import accuracy
+from scipy import stats
 from fastai.vision.augment import RandTransform
 from fastai.learner import Recorder
 
@@ -110,3 +115,104 @@ def fmt_mean_spread(values, digits=3):
         raise ValueError(f"digits must be a whole number >= 0 (decimal places), got {digits!r}")
     m, s = mean_spread(values)
     return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+# ---- the protocol: test split for reported results, rates chosen on validation, paired seeds -----
+
+def test_accuracy(learn):
+    """Accuracy on the DataLoaders' fixed test split (``dls.test_items``): for reported results only."""
+    items = getattr(learn.dls, "test_items", None)
+    if items is None:
+        raise ValueError("these DataLoaders carry no test split (dls.test_items): build them with cu.tier_dls, "
+                         "cu.digits_dls or cu.folder_dls, or set dls.test_items yourself")
+    dl = learn.dls.test_dl(items, with_labels=True)
+    with learn.no_bar():
+        preds, targs = learn.get_preds(dl=dl)
+    return float(accuracy(preds, targs))
+
+
+def choose_lr(valid_score, rates):
+    """``(best rate, {rate: score})``: ``valid_score(lr)`` is a validation score, higher is better."""
+    rates = [float(r) for r in rates]
+    if not rates or not all(np.isfinite(r) and r > 0 for r in rates):
+        raise ValueError(f"rates must be a non-empty list of positive numbers (a log grid such as 1e-3, 3e-3, 1e-2), "
+                         f"got {rates!r}")
+    scores = {r: float(valid_score(r)) for r in rates}
+    return max(scores, key=scores.get), scores
+
+
+class PairedDiff(NamedTuple):
+    """Mean per-seed difference ``a - b`` with its 95% interval; ``verdict`` names the better one or says none."""
+    a: str
+    b: str
+    mean: float
+    lo: float
+    hi: float
+    n: int
+
+    @property
+    def direction(self):
+        """+1 when ``a`` is better (interval above zero), -1 when ``b`` is, 0 when the interval holds zero."""
+        return 1 if self.lo > 0 else -1 if self.hi < 0 else 0
+
+    @property
+    def verdict(self):
+        return {1: f"{self.a} better", -1: f"{self.b} better", 0: "no detectable difference"}[self.direction]
+
+    def __str__(self):
+        return (f"{self.a} − {self.b}: {self.mean:+.3f} [95% CI {self.lo:+.3f}, {self.hi:+.3f}] over {self.n} seeds"
+                f" → {self.verdict}")
+
+
+def paired_diff(a, b, names=("A", "B"), confidence=0.95):
+    """Compare two strategies run on the same seeds: the mean of ``a[i] - b[i]`` with a t interval."""
+    try:
+        x, y = (np.asarray(list(v), dtype=float) for v in (a, b))
+    except (TypeError, ValueError):
+        raise ValueError(f"paired_diff needs two lists of numbers, one per seed, got {a!r} and {b!r}") from None
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"paired_diff needs one result per seed for both, in the same seed order; got shapes "
+                         f"{x.shape} and {y.shape}")
+    if x.size < 2:
+        raise ValueError(f"a paired interval needs at least two seeds (five or more to say much), got {x.size}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("paired_diff got NaN or infinite results: a run failed or was not measured")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be between 0 and 1, such as 0.95; got {confidence!r}")
+    d = x - y
+    half = stats.t.ppf((1 + confidence) / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
+    m = float(d.mean())
+    return PairedDiff(str(names[0]), str(names[1]), m, m - float(half), m + float(half), int(d.size))
+
+
+def paired_table(results, baseline):
+    """One row per strategy against ``baseline`` (``{strategy: per-seed results}``): the paired difference,
+    its interval and the verdict, as a DataFrame."""
+    if baseline not in results:
+        raise ValueError(f"baseline {baseline!r} is not among the strategies {list(results)}")
+    rows = [paired_diff(v, results[baseline], (name, baseline)) for name, v in results.items() if name != baseline]
+    return pd.DataFrame([{"strategy": r.a, f"minus {baseline}": round(r.mean, 3), "95% CI low": round(r.lo, 3),
+                          "95% CI high": round(r.hi, 3), "verdict": r.verdict} for r in rows]).set_index("strategy")
+
+
+PROBE_CS = (0.01, 0.1, 1.0, 10.0)   # inverse regularisation strengths tried; the best on validation wins
+
+
+def fit_linear_probe(train_x, train_y, valid_x, valid_y, Cs=PROBE_CS):
+    """The course's one linear probe: standardised features, logistic regression with its ``C`` chosen on
+    the validation split; returns the fitted probe (``.C_`` the choice, ``.valid_scores_`` every score)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    if len(train_x) != len(train_y) or len(valid_x) != len(valid_y) or not len(train_y) or not len(valid_y):
+        raise ValueError(f"fit_linear_probe needs non-empty features with one label each: train {len(train_x)} "
+                         f"features / {len(train_y)} labels, valid {len(valid_x)} / {len(valid_y)}")
+    if len(set(np.asarray(train_y).tolist())) < 2:
+        raise ValueError("fit_linear_probe needs at least two classes among the training labels")
+    fits = {C: make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000)).fit(train_x, train_y)
+            for C in Cs}
+    scores = {C: float(p.score(valid_x, valid_y)) for C, p in fits.items()}
+    best = max(scores, key=scores.get)
+    probe = fits[best]
+    probe.C_, probe.valid_scores_ = best, scores
+    return probe

@@ -9,7 +9,8 @@ def data_dir(tmp_path, monkeypatch):
     """A private data/ folder holding a copy of the shipped backbone, for tests that damage it."""
     import shutil
     from course_utils import backbone
-    for name in (backbone.WEIGHTS_FILE, backbone.CARD_FILE):
-        shutil.copy(config.DATA_DIR / name, tmp_path / name)
+    for source in backbone.BACKBONES:
+        for path in (backbone.weights_path(source), backbone.card_path(source)):
+            shutil.copy(path, tmp_path / path.name)
     monkeypatch.setattr(config, "DATA_DIR", tmp_path)
     return tmp_path

@@ -13,18 +13,28 @@ from course_utils.data import to_tensor
 from course_utils.config import seed_everything
 
 
-def test_shipped_weights_match_card_and_are_small():
-    card = read_card()
-    assert backbone.weights_path().stat().st_size <= 5 * 1024 * 1024
-    assert backbone.sha256_of(backbone.weights_path()) == card["sha256"]
-    for key in ("data_recipe", "seed", "epochs", "wall_time_s", "source_accuracy_heldout", "command"):
+@pytest.mark.parametrize("source", list(backbone.BACKBONES))
+def test_shipped_weights_match_card_and_are_small(source):
+    card = read_card(source=source)
+    assert backbone.weights_path(source).stat().st_size <= 5 * 1024 * 1024
+    assert backbone.sha256_of(backbone.weights_path(source)) == card["sha256"]
+    for key in ("data_recipe", "seed", "epochs", "wall_time_s", "source_accuracy_heldout", "command", "source"):
         assert key in card
-    assert set(load_checkpoint()) == set(mini_resnet(pretrained=False).state_dict())
+    assert card["source"] == source and card["data_recipe"]["classes"] == backbone.BACKBONES[source][1]
+    assert set(load_checkpoint(source=source)) == set(mini_resnet(pretrained=False).state_dict())
+
+
+def test_default_source_task_has_no_digits_and_the_second_backbone_has_them():
+    assert not set("0123456789") & set(read_card()["data_recipe"]["classes"])
+    assert set("0123456789") <= set(read_card(source="letters+digits")["data_recipe"]["classes"])
+    assert mini_resnet()[7].out_features == 26 and backbone.mini_resnet_with_digits()[7].out_features == 36
+    with pytest.raises(ValueError, match="unknown source task"):
+        read_card(source="digits")
 
 
 def test_missing_weights_name_file_and_rebuild_command(data_dir):
     (data_dir / backbone.WEIGHTS_FILE).unlink()
-    with pytest.raises(FileNotFoundError, match="mini_resnet_chars.pth.*make pretrain"):
+    with pytest.raises(FileNotFoundError, match="mini_resnet_letters.pth.*make pretrain"):
         mini_resnet(pretrained=True)
 
 
@@ -105,22 +115,24 @@ def test_lr_find_returns_suggestions():
 
 def test_normalization_stats_registered():
     from fastai.vision.all import model_meta
-    meta = model_meta[mini_resnet]
-    assert meta["cut"] == 5 and len(meta["stats"][0]) == 3
+    for arch in (mini_resnet, backbone.mini_resnet_with_digits):
+        meta = model_meta[arch]
+        assert meta["cut"] == 5 and len(meta["stats"][0]) == 3
 
 
 def test_source_classifier_reads_printed_characters():
-    x, y = make_source_data(3, seed=123)
-    stats = read_card()["normalize_stats"]
-    model = source_classifier()
-    with torch.no_grad():
-        acc = (model(to_tensor(x, stats)).argmax(1) == torch.from_numpy(y)).float().mean().item()
-    assert acc > 0.8
+    for source, (_, chars) in backbone.BACKBONES.items():
+        x, y = make_source_data(3, seed=123, chars=chars)
+        stats = read_card(source=source)["normalize_stats"]
+        model = source_classifier(source=source)
+        with torch.no_grad():
+            acc = (model(to_tensor(x, stats)).argmax(1) == torch.from_numpy(y)).float().mean().item()
+        assert acc > 0.8, source
 
 
 def test_source_classifier_with_a_learner_body_does_not_touch_the_learner(learn):
     before = [p.clone() for p in learn.model[0].parameters()]
     clf = source_classifier(learn.model[0])
-    assert clf(torch.zeros(2, 3, 32, 32)).shape == (2, 36)
+    assert clf(torch.zeros(2, 3, 32, 32)).shape == (2, 26)
     assert all(torch.equal(a, b) for a, b in zip(before, learn.model[0].parameters()))
     assert next(clf.parameters()) is not next(learn.model[0].parameters())

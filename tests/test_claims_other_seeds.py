@@ -1,7 +1,7 @@
 """Reproducibility and offline: the lessons' claims hold on other seeds, with the network blocked.
 
 The slow test (``make repro``; deselected from ``make unit`` by the ``slow`` marker) re-runs each
-lesson with ``COURSE_SEEDS=3,4,5`` in a kernel whose sockets refuse anything but loopback
+lesson with ``COURSE_SEEDS=5,6,7,8,9`` in a kernel whose sockets refuse anything but loopback
 (``scripts/offline/sitecustomize.py``) and requires every cell tagged ``claim`` to print the same
 True/False sequence as the stored notebook. The fast tests check the convention and the blocker.
 """

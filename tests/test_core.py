@@ -13,7 +13,7 @@ from pathlib import Path
 from course_utils import config
 from course_utils import attach_epoch_log as attach_history
 from course_utils.data import default_batch_size
-from course_utils import (CHARS, SkipValidation, digits_dls, environment_report, fmt_mean_spread,
+from course_utils import (CHARS, LETTERS, SkipValidation, digits_dls, environment_report, fmt_mean_spread,
                           make_source_data, mean_spread, mini_resnet, plot_learning_curves, seed_everything, tier_arch,
                           tier_settings)
 
@@ -81,7 +81,9 @@ def test_source_data_is_deterministic_and_balanced():
     b, yb = make_source_data(2, seed=5)
     c, _ = make_source_data(2, seed=6)
     assert np.array_equal(a, b) and np.array_equal(ya, yb) and not np.array_equal(a, c)
-    assert a.shape == (2 * len(CHARS), 32, 32) and np.bincount(ya).tolist() == [2] * len(CHARS)
+    assert a.shape == (2 * len(LETTERS), 32, 32) and np.bincount(ya).tolist() == [2] * len(LETTERS)
+    d, yd = make_source_data(2, seed=5, chars=CHARS)
+    assert np.bincount(yd).tolist() == [2] * len(CHARS) and np.array_equal(d[yd >= 10][:0], d[:0])
     with pytest.raises(ValueError, match="positive"):
         make_source_data(0, seed=0)
 
@@ -144,10 +146,11 @@ def test_pretrain_smoke_run_writes_a_loadable_checkpoint(tmp_path, capsys, monke
     assert pretrain_main(["--epochs", "1", "--per-class", "3", "--heldout-per-class", "2", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "epoch 1/1" in out and "Source-task held-out accuracy" in out
-    card = json.loads((tmp_path / "mini_resnet_chars.json").read_text())
+    card = json.loads((tmp_path / "mini_resnet_letters.json").read_text())
     assert card["epochs"] == 1 and card["seed"] == 0 and len(card["sha256"]) == 64
+    assert card["source"] == "letters" and not set("0123456789") & set(card["data_recipe"]["classes"])
     monkeypatch.setattr(config, "DATA_DIR", tmp_path)
-    assert mini_resnet(pretrained=True)[7].out_features == len(CHARS)
+    assert mini_resnet(pretrained=True)[7].out_features == len(LETTERS)
 
 
 def test_pretrain_rejects_bad_arguments(tmp_path):

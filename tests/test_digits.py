@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from course_utils.data import (CLASSES, N_TEST, digit_images, digits_dls, few_shot_indices,
+from course_utils.data import (CLASSES, N_TEST, N_VALID, digit_images, digits_dls, few_shot_indices,
                                  max_labels_per_class, split_indices)
 
 
@@ -11,17 +11,19 @@ def test_images_are_32px_rgb_with_all_labels():
     assert sorted(set(y.tolist())) == list(range(10))
 
 
-def test_test_split_is_fixed_stratified_and_disjoint_from_pool():
-    pool, test = split_indices()
+def test_three_splits_are_fixed_stratified_and_disjoint():
+    pool, valid, test = split_indices()
     _, y = digit_images()
-    assert len(test) == N_TEST and not set(pool) & set(test)
-    assert np.bincount(y[test]).min() >= 48
-    assert np.array_equal(test, split_indices.__wrapped__()[1])
+    assert len(test) == N_TEST and len(valid) == N_VALID and len(pool) + N_VALID + N_TEST == len(y)
+    assert not set(pool) & set(test) and not set(pool) & set(valid) and not set(valid) & set(test)
+    assert np.bincount(y[test]).min() >= 48 and np.bincount(y[valid]).min() >= 28
+    for fresh, cached in zip(split_indices.__wrapped__(), (pool, valid, test)):
+        assert np.array_equal(fresh, cached)
 
 
 def test_few_shot_has_k_per_class_from_the_pool_and_depends_on_seed():
     _, y = digit_images()
-    pool, _ = split_indices()
+    pool = split_indices()[0]
     a, b, c = few_shot_indices(5, seed=0), few_shot_indices(5, seed=0), few_shot_indices(5, seed=1)
     assert np.array_equal(a, b) and not np.array_equal(a, c)
     assert np.bincount(y[a]).tolist() == [5] * 10
@@ -39,9 +41,11 @@ def test_largest_k_works():
     assert len(few_shot_indices(k)) == 10 * k
 
 
-def test_dls_train_on_k_per_class_and_validate_on_test_split():
+def test_dls_train_on_k_per_class_validate_on_the_validation_split_and_carry_the_test_split():
     dls = digits_dls(3, seed=0)
-    assert len(dls.train_ds) == 30 and len(dls.valid_ds) == N_TEST
+    _, valid, test = split_indices()
+    assert len(dls.train_ds) == 30 and len(dls.valid_ds) == N_VALID
+    assert sorted(dls.valid_ds.items) == sorted(valid) and np.array_equal(dls.test_items, test)
     assert list(dls.vocab) == CLASSES
     xb, yb = dls.one_batch()
     assert xb.shape[1:] == (3, 32, 32) and abs(float(xb.mean())) < 1.5

@@ -59,8 +59,19 @@ def test_folder_dls_vocab_and_batch(good_folder):
     assert list(dls.vocab) == list(CLASSES)
     xb, yb = dls.one_batch()
     assert xb.shape == (4, 3, 32, 32) and yb.shape == (4,)
-    assert dls.train.n + dls.valid.n == len(CLASSES) * N_PER_CLASS
-    assert dls.valid.n == int(0.2 * len(CLASSES) * N_PER_CLASS)
+    n = len(CLASSES) * N_PER_CLASS
+    assert dls.train.n + dls.valid.n + len(dls.test_items) == n and len(dls.test_items) == int(0.2 * n)
+    assert dls.valid.n == int(0.2 * (n - len(dls.test_items)))
+    assert not set(dls.test_items) & (set(dls.train.items) | set(dls.valid.items))
+
+
+def test_folder_test_split_is_fixed_across_seeds_and_scores(good_folder):
+    import course_utils as cu
+    from fastai.vision.all import accuracy, vision_learner
+    a, b = folder_dls(good_folder, seed=0, size=32), folder_dls(good_folder, seed=3, size=32)
+    assert a.test_items == b.test_items
+    learn = vision_learner(a, cu.mini_resnet, metrics=accuracy)
+    assert 0 <= cu.test_accuracy(learn) <= 1
 
 
 def test_k_keeps_k_per_class_and_leaves_validation_alone(good_folder):

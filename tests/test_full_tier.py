@@ -110,7 +110,7 @@ def test_pets_dls_labels_by_breed(pets_url, fastai_base):
     assert list(dls.vocab) == sorted(BREEDS)
     xb, yb = dls.one_batch()
     assert xb.shape == (4, 3, 32, 32) and yb.shape == (4,)
-    assert dls.train.n + dls.valid.n == len(BREEDS) * N_PER_BREED
+    assert dls.train.n + dls.valid.n + len(dls.test_items) == len(BREEDS) * N_PER_BREED
 
 
 def train_names(dls):

@@ -54,7 +54,7 @@ class Env:
         """A private copy of the shipped backbone (weights + card) that config.DATA_DIR points to."""
         d = self.tmp / "data"
         d.mkdir(exist_ok=True)
-        for name in (backbone.WEIGHTS_FILE, backbone.CARD_FILE):
+        for name in (f"{stem}.{ext}" for stem, _ in backbone.BACKBONES.values() for ext in ("pth", "json")):
             (d / name).write_bytes((REPO_DATA / name).read_bytes())
         self.monkeypatch.setattr(config, "DATA_DIR", d)
         return d
@@ -288,6 +288,21 @@ CASES = [
          "comma-separated whole numbers|non-negative"),
     Case("COURSE_SEEDS blank falls back to defaults", env_var("COURSE_SEEDS", "  ", cu.lesson_seeds), None),
     Case("seed_everything(-1)", call(cu.seed_everything, -1), ValueError, "non-negative whole number"),
+    # --- the measurement protocol
+    Case("paired_diff one seed", call(cu.paired_diff, [0.9], [0.8]), ValueError, "at least two seeds"),
+    Case("paired_diff NaN", call(cu.paired_diff, [0.9, float("nan")], [0.8, 0.7]), ValueError, "NaN"),
+    Case("paired_diff lengths differ", call(cu.paired_diff, [0.9, 0.8, 0.7], [0.8, 0.7]), ValueError,
+         "one result per seed"),
+    Case("paired_diff confidence=95", call(cu.paired_diff, [0.9, 0.8], [0.8, 0.7], confidence=95), ValueError,
+         "between 0 and 1"),
+    Case("paired_table unknown baseline", call(cu.paired_table, {"a": [1, 2]}, "b"), ValueError, "baseline 'b'"),
+    Case("choose_lr negative rate", call(cu.choose_lr, lambda lr: 0.5, [-1e-3]), ValueError, "positive numbers"),
+    Case("fit_linear_probe one class", call(cu.fit_linear_probe, [[0.0], [1.0]], [1, 1], [[0.5]], [1]), ValueError,
+         "two classes"),
+    Case("fit_linear_probe lengths differ", call(cu.fit_linear_probe, [[0.0], [1.0]], [0], [[0.5]], [1]), ValueError,
+         "one label each"),
+    Case("source_accuracy unknown source", call(cu.source_accuracy, None, None, "digits"), ValueError,
+         "unknown source task"),
     Case("seed_everything('0')", call(cu.seed_everything, "0"), ValueError, "non-negative whole number"),
     # --- digits (quick-tier target data)
     Case("few_shot_indices k=0", call(cu.few_shot_indices, 0), ValueError, r"1 <= k <= \d+"),

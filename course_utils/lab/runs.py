@@ -19,13 +19,13 @@ from fastai.torch_core import no_random
 from ..config import get_mode, is_whole_number, seed_everything, tier_settings
 from ..data import digit_images, digit_safe_tfms, digits_dls, split_indices, tier_arch, tier_dls
 from ..folders import folder_dls, validate_image_folder
-from ..measure import EpochLog
+from ..measure import EpochLog, test_accuracy
 from .strategies import get_strategy, make_learner
 
 COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "epoch", "train_loss", "valid_loss", "accuracy",
-           "wall_seconds", "trainable_params", "source_accuracy"]
+           "test_accuracy", "wall_seconds", "trainable_params", "source_accuracy"]
 RUN_KEYS = ["strategy", "augment", "labels_per_class", "seed"]
-LAB_VERSION = 2   # bump when the way a run is trained or measured changes: every cached result recomputes
+LAB_VERSION = 3   # bump when the way a run is trained or measured changes: every cached result recomputes
 
 
 class LabStopped(Exception):
@@ -159,8 +159,7 @@ def _sha(*parts):
 @lru_cache(maxsize=1)
 def _digits_fingerprint():
     x, y = digit_images()
-    _, test = split_indices()
-    return _sha(x.tobytes(), y.tobytes(), test.tobytes())
+    return _sha(x.tobytes(), y.tobytes(), *(part.tobytes() for part in split_indices()[1:]))
 
 
 def folder_fingerprint(path):
@@ -208,18 +207,33 @@ def run_fields(strategy, seed, k, epochs, lr, augment, identity):
 # ---- one run ----------------------------------------------------------------------------------
 
 @lru_cache(maxsize=1)
-def _digits_valid_tensors(fingerprint):
+def _digits_eval_tensors(fingerprint):
+    """``{"valid": (x, y), "test": (x, y)}``: the fixed splits decoded and normalised once per kernel."""
     with no_random(0):   # building and iterating a DataLoader draws random numbers: a run must not
         dls = digits_dls(1, seed=0)    # depend on whether it is the kernel's first (fastai restores them)
-        xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in dls.valid])
-    return torch.cat(xs), torch.cat(ys)
+        out = {}
+        for name, dl in (("valid", dls.valid), ("test", dls.test_dl(dls.test_items, with_labels=True))):
+            xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in dl])
+            out[name] = torch.cat(xs), torch.cat(ys)
+    return out
 
 
 def _fast_digits_valid(dls):
-    """The fixed 500 test digits, decoded and normalised once per kernel instead of once per epoch."""
-    x, y = _digits_valid_tensors(_digits_fingerprint())
-    valid = TfmdDL(list(zip(x, y)), bs=256, device=dls.device)
-    return DataLoaders(dls.train, valid, device=dls.device)
+    """The validation split as ready tensors (decoded once per kernel, not once per epoch); the test split rides
+    along in ``fast_test`` and is read only once a run is finished."""
+    splits = _digits_eval_tensors(_digits_fingerprint())
+    fast = DataLoaders(dls.train, TfmdDL(list(zip(*splits["valid"])), bs=256, device=dls.device), device=dls.device)
+    fast.fast_test = splits["test"]
+    return fast
+
+
+def final_test_accuracy(learn):
+    """The finished run's accuracy on the test split: reported, never used to choose anything."""
+    fast = getattr(learn.dls, "fast_test", None)
+    if fast is None:
+        return test_accuracy(learn)
+    from ..backbone import classifier_accuracy
+    return classifier_accuracy(learn.model, *fast)
 
 
 def _aug_tfms(data):
@@ -251,6 +265,7 @@ def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None
         strategy.train(learn, epochs, lr)
     if stop is not None and stop.is_set():
         raise LabStopped(f"stopped during {strategy.name}, seed {seed}")
+    test = final_test_accuracy(learn)
     source = math.nan
     if get_mode() == "quick":
         from ..backbone import source_accuracy
@@ -260,7 +275,7 @@ def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None
         rows.append({"strategy": strategy.name, "augment": bool(augment), "labels_per_class": k, "seed": int(seed),
                      "epoch": h["epoch"], "train_loss": h.get("train_loss", math.nan),
                      "valid_loss": h.get("valid_loss", math.nan), "accuracy": h.get("accuracy", math.nan),
-                     "wall_seconds": h["wall_seconds"], "trainable_params": h["trainable_params"],
+                     "test_accuracy": test, "wall_seconds": h["wall_seconds"], "trainable_params": h["trainable_params"],
                      "source_accuracy": source})
     if rows:
         rows[-1]["wall_seconds"] = time.perf_counter() - start   # the whole run, forgetting measured included
@@ -337,11 +352,12 @@ def final_epoch(df):
 
 
 def summary_table(df, by=("strategy",)):
-    """Final accuracy and source accuracy, mean ± sd over seeds, and mean seconds per run, per strategy."""
+    """Final validation and test accuracy, source accuracy (means over seeds) and mean seconds per run, per strategy."""
     last = final_epoch(df)
     by = list(by)
     g = last.groupby(by, sort=False, dropna=False)
     out = pd.DataFrame({"accuracy": g["accuracy"].mean(), "accuracy_sd": g["accuracy"].std(ddof=1).fillna(0.0),
+                        "test_accuracy": g["test_accuracy"].mean(),
                         "source_accuracy": g["source_accuracy"].mean(), "seconds": g["wall_seconds"].mean(),
                         "trainable_params": g["trainable_params"].max(), "seeds": g.size()})
     return out

@@ -1,4 +1,4 @@
-"""Drive one notebook in JupyterLab with Playwright: open it, run all cells, read back errors, find widgets.
+"""Drive one notebook in JupyterLab with Playwright: open it, run all cells (or some), read back errors, find widgets.
 
 JupyterLab's application object is reached as ``window.jupyterapp`` (the server runs with
 ``--LabApp.expose_app_in_browser=True``); cells are read from the notebook model, so a cell's
@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import nbformat
+
+from tagged_cells import first_line
 
 CURRENT = "window.jupyterapp.shell.currentWidget"
 
@@ -30,6 +32,9 @@ CELLS_JS = f"""() => {CURRENT}.content.widgets.map((c, i) => ({{
   errors: c.model.type === 'code'
     ? c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue) : [],
 }}))"""
+
+
+COUNT_JS = f"(i) => {CURRENT}.content.widgets[i].model.executionCount"
 
 
 def cell_index(notebook, marker):
@@ -86,14 +91,36 @@ class NotebookPage:
             return s2 if s2.get("status") == "idle" and not s2.get("queued") else False
         return wait_for(settled, timeout, f"{self.name}: {what}", interval=1.0)
 
+    def run_cells(self, indices, timeout):
+        """Run the code cells ``indices`` one at a time, in order, as a learner selecting each and pressing Run.
+
+        Each is made the only selected cell and run with JupyterLab's ``notebook:run-cell``; the next one
+        starts when the kernel is idle again. The first cell that fails (an error without the
+        ``raises-exception`` tag, or a cell that never ran) fails the test with the cell's index and first line.
+        """
+        sources = [c.source for c in nbformat.read(self.path, as_version=4).cells]
+        for n, i in enumerate(indices, 1):
+            self.page.evaluate("""(i) => {
+              const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+              nb.deselectAll();
+              nb.activeCellIndex = i;
+              app.commands.execute('notebook:run-cell');   // not awaited: its execution count is polled below
+            }""", i)
+            what = f"cell {i} ({first_line(sources[i])!r}, {n} of {len(indices)}) to run"
+            wait_for(lambda: self.page.evaluate(COUNT_JS, i) is not None, timeout, f"{self.name}: {what}")
+            self.wait_idle(timeout, what)
+            problems = self.problems([i])
+            assert not problems, (f"{self.name}: cell {i} ({first_line(sources[i])!r}) failed, "
+                                  f"{n} of the {len(indices)} cells run:\n" + "\n".join(problems))
+
     def cells(self):
         return self.page.evaluate(CELLS_JS)
 
-    def problems(self):
-        """Code cells that did not run, or show an error without the ``raises-exception`` tag."""
+    def problems(self, indices=None):
+        """Code cells (all, or those in ``indices``) that did not run, or show an error without the ``raises-exception`` tag."""
         found = []
         for c in self.cells():
-            if c["type"] != "code":
+            if c["type"] != "code" or (indices is not None and c["index"] not in indices):
                 continue
             if c["count"] is None:
                 found.append(f"cell {c['index']} did not run")

@@ -1,13 +1,18 @@
-"""Every lesson with a widget, in a real JupyterLab in Chromium: run all cells, then use the widget.
+"""Every lesson with a widget, in a real JupyterLab in Chromium: run the lesson's cells, then use the widget.
 
-For each lesson: open it, Run All Cells, wait for the kernel to go idle, check that every code
-cell ran and none shows an error (cells tagged ``raises-exception`` must show one), then do what
-a learner does with the lesson's main widget and check that the page changes as it should.
+For each lesson: open it and run the code cells tagged ``browser`` (the ones its widget needs:
+imports, the definitions its training function calls, the widget cell), one by one, checking
+that each ran without an error; then do what a learner does with the lesson's main widget and
+check that the page changes as it should. nbval already executes every cell of every lesson, so
+running them all again here would only repeat that work; one lesson (``ALWAYS_FULL``) still does
+Run All, and ``make browser-full`` (``COURSE_BROWSER_FULL=1``) does Run All in every lesson, checking
+that every code cell ran and none shows an error (cells tagged ``raises-exception`` must show one).
 A screenshot per lesson goes to ``test-artifacts/browser/<lesson>.png``.
 
 Run with ``make browser`` (part of ``make test``). Timeouts are generous: a lesson takes 15-60 s
 on an idle 2-core CPU, several times more on a loaded one.
 """
+import os
 import re
 import secrets
 
@@ -15,9 +20,31 @@ import pytest
 
 from lab_page import NotebookPage, cell_index, nudge_slider, set_slider, slider_value, wait_for
 from labserver import NOTEBOOKS
+from tagged_cells import BROWSER_TAG, missing_definitions, tagged
 
 RUN_ALL_TIMEOUT = 1200    # seconds for one lesson's Run All (about 1 min each on an idle 2-core CPU)
 ACTION_TIMEOUT = 300      # seconds for one widget action (a training run)
+
+# make browser-full sets COURSE_BROWSER_FULL=1: every lesson does Run All, as a learner does.
+FULL = os.environ.get("COURSE_BROWSER_FULL", "").strip() not in ("", "0")
+# make test still does one Run All, so that Run All itself (the menu command, every cell's prompt,
+# the raises-exception check) stays tested: lesson 00, the cheapest (about 13 s of work, no
+# training) and the one with a cell tagged raises-exception.
+ALWAYS_FULL = "00_setup_and_tour"
+
+
+def run_lesson(nb, lesson):
+    """Run All (make browser-full, or ALWAYS_FULL), else only the cells tagged ``browser``; fail on any error."""
+    if FULL or lesson == ALWAYS_FULL:
+        nb.run_all(RUN_ALL_TIMEOUT)
+        problems = nb.problems()
+        assert not problems, f"{nb.name} after Run All:\n" + "\n".join(problems)
+        return
+    cells = tagged(nb.path)
+    assert cells, f"{nb.name}: no code cell is tagged {BROWSER_TAG!r}; tag the cells its widget needs"
+    nb.run_cells(cells, RUN_ALL_TIMEOUT)
+    problems = nb.problems(cells)      # again: a background thread may have written an error since
+    assert not problems, f"{nb.name} after its {BROWSER_TAG!r} cells ran:\n" + "\n".join(problems)
 
 
 def img_src(locator):
@@ -56,7 +83,7 @@ def lesson_00(nb):
     i = cell_index(nb.path, "W.interactive(show_digit")
     out = nb.outputs(i)
     before = img_src(out.locator("img"))
-    assert before, "the digit picker shows no image after Run All"
+    assert before, "the digit picker shows no image after its cells ran"
     out.locator(".widget-dropdown select").first.select_option("5")
     wait_for(lambda: img_src(out.locator("img")) not in ("", before), ACTION_TIMEOUT, "the digits to redraw")
     return i
@@ -67,7 +94,7 @@ def lesson_01(nb):
     i = cell_index(nb.path, "LabelsPerClassExplorer(")
     out = nb.outputs(i)
     rows = table_rows(out)
-    assert rows >= 1, "the explorer shows no results table after Run All"
+    assert rows >= 1, "the explorer shows no results table after its cells ran"
     set_slider(out, "labels/class", 2)
     wait_for(lambda: slider_value(out, "labels/class") == "2", 30, "the slider to read 2")
     click_button(out, "Train")
@@ -82,7 +109,7 @@ def lesson_02(nb):
     i = cell_index(nb.path, "LabelsPerClassExplorer(")
     out = nb.outputs(i)
     rows, plot = table_rows(out), img_src(out.locator(".widget-output img"))
-    assert rows >= 1 and plot, "the explorer shows no table or plot after Run All"
+    assert rows >= 1 and plot, "the explorer shows no table or plot after its cells ran"
     set_slider(out, "labels/class", 5)
     out.locator(".widget-toggle-buttons button", has_text="linear probe").first.click()
     click_button(out, "Train")
@@ -98,7 +125,7 @@ def lesson_03(nb):
     out = nb.outputs(i)
     image = out.locator("img.widget-image")
     before = img_src(image)
-    assert before, "the frozen-layer map is missing after Run All"
+    assert before, "the frozen-layer map is missing after its cells ran"
     start = slider_value(out, "freeze_to")
     target = "0" if start != "0" else "1"
     set_slider(out, "freeze_to", target)
@@ -115,7 +142,7 @@ def lesson_04(nb):
     run_cell = i + 1                       # the cell that trains once from code, into the same widget
     out = nb.outputs(i)
     rows = table_rows(out)
-    assert rows >= 1, f"the schedule table is empty after Run All (cell {run_cell} trains once)"
+    assert rows >= 1, f"the schedule table is empty after its cells ran (cell {run_cell} trains once)"
     set_slider(out, "epochs per stage", 1)
     set_slider(out, "stages", 1)
     wait_for(lambda: slider_value(out, "stages") == "1", 30, "the stages slider to read 1")
@@ -132,7 +159,7 @@ def lesson_05(nb):
     out = nb.outputs(i)
     plot = out.locator(".widget-output img")
     before, rows = img_src(plot), table_rows(out)
-    assert before and rows >= 1, "the explorer shows no plot or table after Run All"
+    assert before and rows >= 1, "the explorer shows no plot or table after its cells ran"
     set_slider(out, "hi (head)", "1.0e-3")
     wait_for(lambda: img_src(plot) not in ("", before), ACTION_TIMEOUT, "the learning-rate plot to redraw")
     wait_for(lambda: "1.0e-03)" in status_text(out), 30, "the status to show the new hi")
@@ -146,11 +173,11 @@ def lesson_05(nb):
 def lesson_06(nb):
     """Move the first knob's slider (arrow keys): the gallery (class aug-gallery) and the call shown above it change."""
     i = nb.cell_with("img.aug-gallery")
-    assert i >= 0, "no augmentation gallery (an Image with class aug-gallery) after Run All"
+    assert i >= 0, "no augmentation gallery (an Image with class aug-gallery) after its cells ran"
     out = nb.outputs(i)
     gallery = out.locator("img.aug-gallery")
     before = img_src(gallery)
-    assert before, "the gallery image is empty after Run All"
+    assert before, "the gallery image is empty after its cells ran"
     call_before = status_text(out)
     knob = out.locator(".widget-slider").first
     old, new = nudge_slider(knob)
@@ -177,9 +204,7 @@ def test_lesson_runs_and_its_widget_responds(lesson, page, lab_server, artifacts
     if not (NOTEBOOKS / name).exists():
         pytest.skip(f"notebooks/{name} does not exist yet")
     nb = NotebookPage(page, lab_server, name).open()
-    nb.run_all(RUN_ALL_TIMEOUT)
-    problems = nb.problems()
-    assert not problems, f"{name} after Run All:\n" + "\n".join(problems)
+    run_lesson(nb, lesson)
     widget_cell = LESSONS[lesson](nb)
     nb.wait_idle(ACTION_TIMEOUT)
     nb.screenshot(artifacts / f"{lesson}.png", widget_cell)
@@ -222,11 +247,9 @@ def test_strategy_lab_run_then_stop(page, lab_server, artifacts):
     if not (NOTEBOOKS / name).exists():
         pytest.skip(f"notebooks/{name} does not exist yet")
     nb = NotebookPage(page, lab_server, name).open()
-    nb.run_all(RUN_ALL_TIMEOUT)
-    problems = nb.problems()
-    assert not problems, f"{name} after Run All:\n" + "\n".join(problems)
+    run_lesson(nb, LAB)
     i = nb.cell_with("button.lab-run")
-    assert i >= 0, "no strategy lab (a button with class lab-run) after Run All"
+    assert i >= 0, "no strategy lab (a button with class lab-run) after its cells ran"
     out = nb.outputs(i)
     out.locator("button.lab-run").first.scroll_into_view_if_needed()
 
@@ -269,3 +292,41 @@ def test_strategy_lab_run_then_stop(page, lab_server, artifacts):
     result = nb.run_code("1 + 1")
     texts = [o.get("data", {}).get("text/plain") for o in result["outputs"]]
     assert result["count"] is not None and texts == ["2"], f"the kernel did not answer 1 + 1: {result}"
+
+
+# --- without a browser: the tagged cells are enough -------------------------------------------
+
+@pytest.mark.parametrize("lesson", [*LESSONS, LAB])
+def test_browser_cells_define_what_they_read(lesson):
+    """Every name a ``browser`` cell reads that some cell of the lesson defines is defined by a ``browser`` cell."""
+    path = NOTEBOOKS / f"{lesson}.ipynb"
+    if not path.exists():
+        pytest.skip(f"notebooks/{lesson}.ipynb does not exist yet")
+    assert tagged(path), f"{path.name}: no code cell is tagged {BROWSER_TAG!r}; tag the cells its widget needs"
+    problems = missing_definitions(path)
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+def test_a_failing_browser_cell_fails_the_test_by_name(page, lab_server):
+    """A tagged cell that raises stops the run with its index, first line and error; later cells do not run."""
+    import nbformat
+    nb_file = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("A throwaway notebook for this test."),
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": [BROWSER_TAG]}),
+        nbformat.v4.new_code_cell("raise RuntimeError('shown on purpose')",
+                                  metadata={"tags": [BROWSER_TAG, "raises-exception"]}),
+        nbformat.v4.new_code_cell("x / 0   # breaks", metadata={"tags": [BROWSER_TAG]}),
+        nbformat.v4.new_code_cell("print('never reached')", metadata={"tags": [BROWSER_TAG]}),
+    ], metadata=nbformat.read(NOTEBOOKS / f"{LAB}.ipynb", as_version=4).metadata)   # the lessons' kernel
+    name = "zz_failing_cell.ipynb"
+    nbformat.write(nb_file, lab_server.root / name)
+    try:
+        nb = NotebookPage(page, lab_server, name).open()
+        with pytest.raises(AssertionError) as failed:
+            nb.run_cells(tagged(nb.path), ACTION_TIMEOUT)
+        message = str(failed.value)
+        assert "cell 3 ('x / 0   # breaks') failed" in message and "ZeroDivisionError" in message, message
+        counts = {c["index"]: c["count"] for c in nb.cells() if c["type"] == "code"}
+        assert counts[2] is not None and counts[4] is None, counts
+    finally:
+        (lab_server.root / name).unlink()
