@@ -79,11 +79,11 @@ def test_tier_max_labels_per_class_full_tier_counts_the_training_split(tmp_path,
 # ---- feature extraction -----------------------------------------------------------------------
 
 def test_body_features_shape_order_and_eval_mode(body, dls, test_feats):
-    feats, labels = test_feats
-    assert feats.shape == (500, 128) and feats.dtype == np.float32
+    feats, labels = test_feats                      # by default the validation split (every choice is made on it)
+    assert feats.shape == (cu.N_VALID, 128) and feats.dtype == np.float32
     assert labels.tolist() == [int(dls.vocab[int(y)]) for _, y in dls.valid_ds]   # dataset order
     maps, _ = F.body_features(body, dls, pool=False)
-    assert maps.shape == (500, 128, 2, 2)
+    assert maps.shape == (cu.N_VALID, 128, 2, 2)
     np.testing.assert_allclose(F.avg_pool(maps), feats, rtol=1e-5, atol=1e-6)
     # eval mode: running the body directly in eval mode gives the same numbers
     xb, _ = dls.one_batch()
@@ -96,6 +96,11 @@ def test_body_features_shape_order_and_eval_mode(body, dls, test_feats):
 def test_body_features_of_training_items(body, dls):
     feats, labels = F.body_features(body, dls, items=dls.train_ds.items)
     assert feats.shape == (20, 128) and sorted(np.bincount(labels).tolist()) == [2] * 10
+
+
+def test_body_features_of_the_test_split(body, dls):
+    feats, labels = F.body_features(body, dls, items=dls.test_items)
+    assert feats.shape == (cu.N_TEST, 128) and np.bincount(labels).min() >= 45   # the fixed, stratified test split
 
 
 def test_body_features_refuses_no_items(body, dls):
@@ -127,10 +132,10 @@ def test_no_validation_skips_every_validation_pass(dls):
     assert CountValidBatches.n == 0                 # no validation batch ran during fine_tune
     with learn.no_bar():
         loss, acc = learn.validate()                # the final validation still works
-    assert CountValidBatches.n == 2 and 0 <= acc <= 1   # 500 test images at val_bs=256
+    assert CountValidBatches.n == 2 and 0 <= acc <= 1   # 300 validation images at val_bs=256
 
 
-# ---- few-shot table and crossings -------------------------------------------------------------
+# ---- few-shot table and paired differences ----------------------------------------------------
 
 ROWS = [(s, k, seed, acc) for s, accs in {"probe": {1: [.5, .6, .7], 10: [.80, .82, .84], 50: [.90, .90, .90]},
                                           "ft": {1: [.3, .4, .5], 10: [.85, .86, .87], 50: [.95, .96, .97]}}.items()
@@ -143,12 +148,13 @@ def test_few_shot_table_mean_sd_and_order():
     assert t.loc[("probe", 1), "mean"] == pytest.approx(0.6)
     assert t.loc[("probe", 1), "sd"] == pytest.approx(0.1)
     assert t.loc[("probe", 50), "sd"] == pytest.approx(0.0) and t.loc[("ft", 10), "n"] == 3
+    assert t.loc[("probe", 1), "ci"] == pytest.approx(4.303 * 0.1 / np.sqrt(3), abs=1e-3)   # t(2) = 4.303
     assert F.few_shot_table(pd.DataFrame(ROWS, columns=F.RESULT_COLUMNS)).equals(t)
 
 
 def test_few_shot_table_one_seed_has_zero_sd():
     t = F.few_shot_table([("a", 1, 0, 0.5)])
-    assert t.loc[("a", 1), "sd"] == 0.0 and t.loc[("a", 1), "n"] == 1
+    assert t.loc[("a", 1), "sd"] == 0.0 and t.loc[("a", 1), "n"] == 1 and t.loc[("a", 1), "ci"] == 0.0
 
 
 def test_few_shot_table_refuses_bad_input():
@@ -158,20 +164,28 @@ def test_few_shot_table_refuses_bad_input():
         F.few_shot_table(pd.DataFrame({"strategy": ["a"], "accuracy": [1.0]}))
 
 
-def test_crossings():
-    t = F.few_shot_table(ROWS)
-    assert F.crossings(t, "probe", "ft") == [(1, 10)]
-    assert F.crossings(t, "ft", "probe") == [(1, 10)]
-    never = F.few_shot_table([("a", k, 0, 0.9) for k in (1, 2)] + [("b", k, 0, 0.5) for k in (1, 2)])
-    assert F.crossings(never, "a", "b") == []
-    # a tie in between is not a crossing point of its own
-    tie = F.few_shot_table([("a", 1, 0, .5), ("a", 2, 0, .6), ("a", 5, 0, .9),
-                            ("b", 1, 0, .6), ("b", 2, 0, .6), ("b", 5, 0, .7)])
-    assert F.crossings(tie, "a", "b") == [(1, 5)]
+def test_paired_by_k_pairs_by_seed():
+    by_k = F.paired_by_k(ROWS, "ft", "probe")
+    assert sorted(by_k) == [1, 10, 50]
+    assert [by_k[1].mean, by_k[1].lo, by_k[1].hi] == pytest.approx([-0.2] * 3)   # the same gap on every seed
+    assert by_k[1].verdict == "probe better" and by_k[50].verdict == "ft better"
+    assert by_k[10].mean == pytest.approx(0.04) and by_k[10].n == 3
+    shuffled = pd.DataFrame(ROWS[::-1], columns=F.RESULT_COLUMNS)        # row order does not matter, seeds pair
+    assert F.paired_by_k(shuffled, "ft", "probe")[10].mean == pytest.approx(0.04)
     with pytest.raises(ValueError, match="unknown strategy"):
-        F.crossings(t, "probe", "nope")
-    with pytest.raises(ValueError, match="fewer than two"):
-        F.crossings(F.few_shot_table([("a", 1, 0, .5), ("b", 1, 0, .6)]), "a", "b")
+        F.paired_by_k(ROWS, "probe", "nope")
+    with pytest.raises(ValueError, match="at least two seeds"):
+        F.paired_by_k([("a", 1, 0, .5), ("b", 1, 0, .6)], "a", "b")
+
+
+def test_head_accuracy_keeps_mode():
+    head = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        head.weight.copy_(torch.eye(2))
+        head.bias.zero_()
+    head.train()
+    x, y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 2.0]]), np.array([0, 1, 1, 1])
+    assert F.head_accuracy(head, x, y) == pytest.approx(0.75) and head.training
 
 
 # ---- plots ------------------------------------------------------------------------------------
@@ -212,10 +226,14 @@ def test_plot_embedding_grid(test_feats):
 
 
 def test_plot_few_shot_curve():
-    ax = ep.plot_few_shot_curve(F.few_shot_table(ROWS), title="t")
-    assert len(ax.get_lines()) == 2 and ax.get_xscale() == "log"
+    fig = ep.plot_few_shot_curve(F.few_shot_table(ROWS), title="t")
+    ax = fig.axes[0]
+    assert len(fig.axes) == 1 and len(ax.containers) == 2 and ax.get_xscale() == "log"   # one error bar per strategy
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "50"]
-    assert "n=3 seeds" in ax.get_legend().get_texts()[0].get_text()
+    assert "n=3 seeds" in ax.get_legend().get_texts()[0].get_text() and "95% CI" in ax.get_ylabel()
+    fig = ep.plot_few_shot_curve(F.few_shot_table(ROWS), {"ft − probe": F.paired_by_k(ROWS, "ft", "probe")})
+    right = fig.axes[1]
+    assert len(fig.axes) == 2 and len(right.containers) == 1 and right.get_xscale() == "log"
     with pytest.raises(ValueError, match="non-empty"):
         ep.plot_few_shot_curve(F.few_shot_table(ROWS).iloc[:0])
 
@@ -321,22 +339,28 @@ def test_check_extracted_features(body, dls, test_feats, capsys):
     assert not checks.check_extracted_features(maps, feats)
     assert not checks.check_extracted_features(feats[:10], feats)
     assert not checks.check_extracted_features(np.concatenate([feats, feats], 1), feats)
-    assert not checks.check_extracted_features(np.full((500, 10), 0.1), feats, n_classes=10)
+    assert not checks.check_extracted_features(np.full((cu.N_VALID, 10), 0.1), feats, n_classes=10)
     assert not checks.check_extracted_features(torch.softmax(torch.tensor(feats), 1), feats)
     assert not checks.check_extracted_features(feats + 0.5, feats)
     assert not checks.check_extracted_features(..., feats)
     out = capsys.readouterr().out
-    for hint in ("raw feature maps", "500 test images", "concat pooling", "class scores", "act=noop",
-                 "values differ", "not answered yet"):
+    for hint in ("raw feature maps", f"{cu.N_VALID} images", "concat pooling", "class scores", "act=noop",
+                 "values differ", "the fine-tuned body (learn_ft.model[0])", "order of dls.test_items",
+                 "not answered yet"):
         assert hint in out
+    assert "pretrained body" not in out         # the exercise asks for the fine-tuned body, the hint must agree
+    assert not checks.check_extracted_features(feats + 0.5, feats, body="the pretrained body", items="X")
+    assert "run the pretrained body in eval mode" in capsys.readouterr().out
 
 
 def test_check_linear_probe(test_feats, capsys):
     feats, labels = test_feats
-    train, test = np.arange(0, 500, 2), np.arange(1, 500, 2)
+    train, test = np.arange(0, len(feats), 2), np.arange(1, len(feats), 2)
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(feats[train], labels[train])
     ref = probe.score(feats[test], labels[test])
     assert checks.check_linear_probe(probe, feats[test], labels[test], reference_accuracy=ref)
+    fitted = cu.fit_linear_probe(feats[train[:100]], labels[train[:100]], feats[train[100:]], labels[train[100:]])
+    assert checks.check_linear_probe(fitted, feats[test], labels[test], reference_accuracy=ref)
     assert not checks.check_linear_probe(LogisticRegression(), feats[test], labels[test])
     assert not checks.check_linear_probe(KNeighborsClassifier().fit(feats[train], labels[train]),
                                          feats[test], labels[test])

@@ -31,6 +31,7 @@ from course_utils.lab import (ResultCache, Strategy, StrategyLab, cache_key, com
 from course_utils.lessons import l02_feature_extraction as l02
 from course_utils.lessons import l04_gradual_unfreezing as l04
 from course_utils.lessons import l05_discriminative_learning_rates as l05
+from course_utils.lessons import l06_data_augmentation as l06
 from course_utils.lessons.l03_freezing_and_layer_groups import FreezeExplorer
 from course_utils.lessons.l04_gradual_unfreezing import ScheduleExplorer
 from course_utils.lessons.l05_discriminative_learning_rates import DiscriminativeLRExplorer
@@ -365,6 +366,10 @@ CASES = [
                                  torch.zeros(2), bs=0), ValueError, "positive whole number"),
     Case("few_shot_table bad rows", call(l02.few_shot_table, [("probe", 5)]), ValueError, "rows of 4 values"),
     Case("few_shot_table empty", call(l02.few_shot_table, []), ValueError, "at least one result"),
+    Case("paired_by_k unknown strategy", call(l02.paired_by_k, [("a", 1, 0, .5), ("a", 1, 1, .6)], "a", "b"),
+         ValueError, "unknown strategy"),
+    Case("paired_by_k one seed", call(l02.paired_by_k, [("a", 1, 0, .5), ("b", 1, 0, .6)], "a", "b"),
+         ValueError, "at least two seeds"),
     # --- learning rates and schedules
     Case("check_lr_range lo > hi", call(l05.check_lr_range, 1e-2, 1e-4), ValueError, "swap them"),
     Case("check_lr_range lo=0", call(l05.check_lr_range, 0, 1e-2), ValueError, "positive, finite"),
@@ -396,6 +401,13 @@ CASES = [
     Case("aug do_flip 'yes'", call(cu.check_aug_knobs, do_flip="yes"), ValueError, "True or False"),
     Case("aug unknown knob", call(cu.check_aug_knobs, max_rotation=10), ValueError, "the knobs are"),
     Case("aug max_warp nan", call(cu.check_aug_knobs, max_warp=float("nan")), ValueError, "max_warp must be in"),
+    Case("per_class_accuracy flip='yes'", lambda env: (lambda: l06.per_class_accuracy(env.learner(), flip="yes")),
+         ValueError, "True or False"),
+    Case("per_class_accuracy dl=5", lambda env: (lambda: l06.per_class_accuracy(env.learner(), dl=5)),
+         ValueError, "DataLoader of labelled images"),
+    Case("gallery_digits n=0", call(l06.gallery_digits, 0), ValueError, "from 1 to 50"),
+    Case("AugmentationExplorer draws=0", call(l06.AugmentationExplorer, draws=0), ValueError, "draws must be"),
+    Case("AugmentationExplorer min_zoom", call(l06.AugmentationExplorer, min_zoom=0.8), ValueError, "set max_zoom"),
     # --- strategy lab (lesson 07): unknown names, bad budgets, stale and corrupt cache
     Case("get_strategy unknown name", call(get_strategy, "magic"), ValueError, "unknown strategy 'magic'; choose from"),
     Case("compare_strategies unknown name", lambda env: (lambda: compare_strategies(["magic"], [0], 5, 2,

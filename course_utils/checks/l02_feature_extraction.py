@@ -57,8 +57,9 @@ def check_feature_count(answer, body, image_size, pooling="avg", n_classes=None)
     return _verdict(False, "", hint)
 
 
-def check_extracted_features(answer, reference, n_classes=None):
-    """Exercise: the pooled features of the test images, one row per image, from the pretrained body."""
+def check_extracted_features(answer, reference, n_classes=None, body="the fine-tuned body (learn_ft.model[0])",
+                             items="dls.test_items"):
+    """Exercise: the pooled features of ``items``, one row per image, from ``body`` (named in the hints)."""
     if _unanswered(answer, "an (N, C) array or tensor of pooled body features"):
         return NOT_ANSWERED
     try:
@@ -73,8 +74,8 @@ def check_extracted_features(answer, reference, n_classes=None):
     if a.ndim != 2:
         return _verdict(False, "", f"expected a 2-D array (images x features), got shape {a.shape}")
     if a.shape[0] != n:
-        return _verdict(False, "", f"{a.shape[0]} rows, but there are {n} test images: one row per image, "
-                                   f"in the order of dls.valid_ds.items")
+        return _verdict(False, "", f"{a.shape[0]} rows, but there are {n} images: one row per image, "
+                                   f"in the order of {items}")
     if a.shape[1] == 2 * c:
         return _verdict(False, "", f"{a.shape[1]} features per image is concat pooling (max and average); "
                                    f"use average pooling only: {c}")
@@ -90,8 +91,7 @@ def check_extracted_features(answer, reference, n_classes=None):
         return _verdict(True, f"({n}, {c}) features that match the lesson's own extraction", "")
     diff = float(np.abs(a - ref).max())
     return _verdict(False, "", f"the shape is right but the values differ (largest difference {diff:.3g}): "
-                               f"use the pretrained body (not a fine-tuned one) in eval mode, as get_preds does, "
-                               f"on the test images in order")
+                               f"run {body} in eval mode, as get_preds does, on {items} in order")
 
 
 def _final_estimator(model):
@@ -100,11 +100,11 @@ def _final_estimator(model):
 
 
 def check_linear_probe(answer, test_features, test_labels, reference_accuracy=None, min_accuracy=0.5):
-    """Exercise: a fitted scikit-learn linear classifier on the pooled training features."""
+    """Exercise: a fitted scikit-learn linear classifier on the pooled training features (C chosen on validation)."""
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted
 
-    if _unanswered(answer, "a fitted scikit-learn classifier, e.g. LogisticRegression(max_iter=1000).fit(X, y)"):
+    if _unanswered(answer, "a fitted scikit-learn classifier, e.g. cu.fit_linear_probe(X, y, valid_x, valid_y)"):
         return NOT_ANSWERED
     if not hasattr(answer, "predict") or not hasattr(answer, "fit"):
         return _verdict(False, "", f"expected a scikit-learn classifier, got {type(answer).__name__}")
@@ -125,7 +125,7 @@ def check_linear_probe(answer, test_features, test_labels, reference_accuracy=No
     if reference_accuracy is not None and acc > reference_accuracy + 0.1:
         return _verdict(False, "", f"test accuracy {acc:.3f} is far above what a probe on the training set "
                                    f"reaches ({reference_accuracy:.3f}): was it fitted on the test features? "
-                                   f"Fit on the few-shot training features only")
+                                   f"Fit on the few-shot training features only (validation features choose C)")
     return _verdict(acc >= min_accuracy, f"a linear probe with {acc:.3f} test accuracy",
                     f"test accuracy is only {acc:.3f}: fit on the training features and their labels "
-                    f"(standardising them first helps, and give LogisticRegression max_iter=1000)")
+                    f"(standardise them first and choose C on the validation features, as cu.fit_linear_probe does)")

@@ -3,10 +3,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats
 from fastai.data.core import DataLoaders, TfmdDL
 from fastai.learner import Learner
 from fastai.torch_core import default_device, noop
 
+from ..measure import paired_diff
 from ..plots import finish_axes
 
 RESULT_COLUMNS = ["strategy", "labels_per_class", "seed", "accuracy"]
@@ -23,9 +25,7 @@ def tensor_dls(train_x, train_y, valid_x, valid_y, bs, val_bs=256):
         raise ValueError("tensor_dls needs at least one training and one validation example")
     if isinstance(bs, bool) or not isinstance(bs, (int, np.integer)) or bs < 1:
         raise ValueError(f"bs must be a positive whole number, got {bs!r}")
-    train = list(zip(tx, ty.long()))
-    valid = list(zip(vx, vy.long()))
-    device = default_device()
+    train, valid, device = list(zip(tx, ty.long())), list(zip(vx, vy.long())), default_device()
     return DataLoaders(TfmdDL(train, bs=min(int(bs), len(train)), shuffle=True, drop_last=True, device=device),
                        TfmdDL(valid, bs=val_bs, device=device), device=device)
 
@@ -57,17 +57,22 @@ def body_features(body, dls, items=None, pool=True):
     return feats, _as_numpy(labels).astype(np.int64)
 
 
+def head_accuracy(model, x, y):
+    """Accuracy of ``model`` (e.g. a head) on tensors ``x`` and labels ``y``, in eval mode (its mode is restored)."""
+    was_training = model.training
+    with torch.no_grad():
+        preds = model.eval()(torch.as_tensor(x)).argmax(1).cpu()
+    model.train(was_training)
+    return float((preds == torch.as_tensor(y).cpu()).float().mean())
+
+
 def few_shot_table(rows):
-    """Mean ± sd over seeds for each strategy and ``k``."""
-    if isinstance(rows, pd.DataFrame):
-        df = rows.copy()
-    else:
-        rows = list(rows)
-        bad = [r for r in rows if not isinstance(r, (tuple, list)) or len(r) != len(RESULT_COLUMNS)]
-        if bad:
-            raise ValueError(f"few_shot_table needs rows of {len(RESULT_COLUMNS)} values {tuple(RESULT_COLUMNS)}, "
-                             f"got {bad[0]!r}")
-        df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    """Mean, sd and 95% interval half-width (``ci``, t over seeds) for each strategy and ``k``."""
+    rows = rows if isinstance(rows, pd.DataFrame) else list(rows)
+    bad = [] if isinstance(rows, pd.DataFrame) else [r for r in rows if len(np.atleast_1d(r)) != len(RESULT_COLUMNS)]
+    if bad:
+        raise ValueError(f"few_shot_table needs rows of 4 values {tuple(RESULT_COLUMNS)}, got {bad[0]!r}")
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows, columns=RESULT_COLUMNS)
     missing = [c for c in RESULT_COLUMNS if c not in df.columns]
     if missing:
         raise ValueError(f"few_shot_table needs columns {RESULT_COLUMNS}; missing {missing}")
@@ -76,30 +81,20 @@ def few_shot_table(rows):
     order = list(dict.fromkeys(df["strategy"]))
     g = df.groupby(["strategy", "labels_per_class"], sort=False)["accuracy"]
     table = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1).fillna(0.0), "n": g.size()})
+    table["ci"] = stats.t.ppf(0.975, np.maximum(table["n"] - 1, 1)) * table["sd"] / np.sqrt(table["n"])   # 0 at n=1
     table = table.reset_index()
     table["strategy"] = pd.Categorical(table["strategy"], categories=order, ordered=True)
     return table.sort_values(["strategy", "labels_per_class"]).set_index(["strategy", "labels_per_class"])
 
 
-def crossings(table, a, b):
-    """Where the mean curves of strategies ``a`` and ``b`` change order, as a list of ``(k_lo, k_hi)``."""
-    names = list(table.index.get_level_values("strategy").unique())
-    for s in (a, b):
-        if s not in names:
-            raise ValueError(f"unknown strategy {s!r}; the table has {names}")
-    ma, mb = table.loc[a]["mean"], table.loc[b]["mean"]
-    ks = sorted(set(ma.index) & set(mb.index))
-    if len(ks) < 2:
-        raise ValueError(f"{a!r} and {b!r} share fewer than two values of labels per class; nothing to compare")
-    sign = [np.sign(round(ma[k] - mb[k], 12)) for k in ks]
-    out, last = [], None
-    for i, s in enumerate(sign):
-        if s == 0:
-            continue
-        if last is not None and s != sign[last]:
-            out.append((int(ks[last]), int(ks[i])))
-        last = i
-    return out
+def paired_by_k(rows, a, b):
+    """``{k: cu.paired_diff(a, b)}`` at every labels per class, results paired by seed."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows), columns=RESULT_COLUMNS)
+    if not {a, b} <= set(df["strategy"]):
+        raise ValueError(f"unknown strategy {a!r} or {b!r}; the results have {list(dict.fromkeys(df['strategy']))}")
+    wide = df.pivot_table(index=["labels_per_class", "seed"], columns="strategy", values="accuracy")
+    return {int(k): paired_diff(*w[[a, b]].dropna().to_numpy().T, names=(a, b))
+            for k, w in wide.groupby(level="labels_per_class")}
 
 
 # ---- pictures of the feature space and the few-shot curve ---------------------------------
@@ -177,23 +172,30 @@ def plot_embedding_grid(features_by_name, labels, methods=METHODS, seed=0, class
     return fig
 
 
-def plot_few_shot_curve(table, ax=None, title=None, metric="test accuracy"):
-    """Accuracy against labels per class (log axis), one line per strategy, mean ± 1 sd over seeds."""
+def plot_few_shot_curve(table, diffs=None, title=None, metric="test accuracy"):
+    """Left: accuracy against labels per class (log axis), mean ± 95% interval over seeds, one line per strategy.
+    Right (with ``diffs``, ``{label: paired_by_k(...)}``): each paired difference with its 95% interval."""
     if table is None or len(table) == 0:
         raise ValueError("plot_few_shot_curve needs a non-empty few_shot_table")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.5, 4))
-    ks_all = set()
+    fig, axes = plt.subplots(1, 2 if diffs else 1, figsize=(11 if diffs else 6.5, 4), squeeze=False)
+    ax = axes[0, 0]
+    ticks = sorted({float(k) for k in table.index.get_level_values("labels_per_class")})
     for name in table.index.get_level_values("strategy").unique():
-        t = table.loc[name]
-        ks, mean, sd = t.index.to_numpy(dtype=float), t["mean"].to_numpy(), t["sd"].to_numpy()
-        ks_all.update(ks.tolist())
-        n = int(t["n"].max())
-        (line,) = ax.plot(ks, mean, marker="o", label=f"{name} (n={n} seed{'s' if n != 1 else ''})")
-        ax.fill_between(ks, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
-    ax.set_xscale("log")
-    ticks = sorted(ks_all)
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([f"{k:g}" for k in ticks])
-    ax.minorticks_off()
-    return finish_axes(ax, "labelled images per class (log scale)", metric, title, legend={"loc": "lower right"})
+        t, n = table.loc[name], int(table.loc[name]["n"].max())
+        ax.errorbar(t.index.to_numpy(dtype=float), t["mean"], yerr=t["ci"], marker="o", capsize=3,
+                    label=f"{name} (n={n} seed{'s' if n != 1 else ''})")
+    finish_axes(ax, "labelled images per class (log scale)", f"{metric}, mean ± 95% CI", title,
+                legend={"loc": "lower right"})
+    for name, d in (diffs or {}).items():
+        ks, ds = [float(k) for k in sorted(d)], [d[k] for k in sorted(d)]
+        axes[0, 1].errorbar(ks, [x.mean for x in ds], yerr=[[x.mean - x.lo for x in ds], [x.hi - x.mean for x in ds]],
+                            marker="o", capsize=3, label=name)
+    if diffs:
+        axes[0, 1].axhline(0, color="grey", lw=1)
+        finish_axes(axes[0, 1], "labelled images per class (log scale)", "paired difference, 95% CI",
+                    "per-seed differences", legend={"loc": "upper right"})
+    for a in axes[0]:
+        a.set(xscale="log", xticks=ticks, xticklabels=[f"{k:g}" for k in ticks])
+        a.minorticks_off()
+    fig.tight_layout()
+    return fig
