@@ -133,6 +133,7 @@ def test_check_presizing(capsys):
     assert not checks.check_presizing(None)
     out = capsys.readouterr().out
     assert "size=32" in out and "no Resize" in out and "not larger" in out and "no augmentation" in out
+    assert "rotated corners are still padded" in out and "cropped" not in out   # min_scale=1: no random crop
 
 
 def test_check_item_or_batch(capsys):
@@ -155,6 +156,10 @@ def test_per_class_accuracy_plain_and_flipped():
     assert abs(float((plain * counts).sum() / counts.sum()) - overall) < 1e-6
     with pytest.raises(ValueError, match="flip"):
         per_class_accuracy(learn, flip="yes")
+    test = learn.dls.test_dl(learn.dls.test_items, with_labels=True)   # the test split, as the lesson reports it
+    on_test = per_class_accuracy(learn, dl=test)
+    test_counts = np.bincount(cu.digit_images()[1][learn.dls.test_items], minlength=10)
+    assert abs(float((on_test * test_counts).sum() / test_counts.sum()) - cu.test_accuracy(learn)) < 1e-6
 
 
 def test_augment_leaves_the_global_generators_alone():

@@ -59,7 +59,7 @@ def check_digit_safe(tfms):
 
 
 def check_presizing(dls, final_size=32):
-    """Exercise: DataLoaders that resize each image larger on the CPU (item_tfms), then augment and crop to ``final_size`` per batch."""
+    """Exercise: DataLoaders that resize each image larger on the CPU (item_tfms), then augment and resample to ``final_size`` per batch."""
     if _unanswered(dls, "DataLoaders built with item_tfms=Resize(...) and batch_tfms=aug_transforms(size=...)"):
         return NOT_ANSWERED
     if not hasattr(dls, "train") or not hasattr(dls.train, "after_item"):
@@ -70,15 +70,15 @@ def check_presizing(dls, final_size=32):
     size = max(items[0].size) if hasattr(items[0], "size") else 0
     if size <= final_size:
         return _verdict(False, "", f"item_tfms resize to {size}, not larger than the final {final_size}: "
-                                   "presizing resizes larger so that batch augmentation has room to rotate and zoom")
+                                   "presizing resizes larger so that the batch transforms resample once, from more pixels")
     if not any(hasattr(t, "aff_fs") for t in dls.train.after_batch.fs):
         return _verdict(False, "", "no augmentation in batch_tfms: add aug_transforms(size=...) there")
     x, _ = dls.one_batch()
     if tuple(x.shape[-2:]) != (final_size, final_size):
         return _verdict(False, "", f"batches come out {tuple(x.shape[-2:])}: pass size={final_size} to aug_transforms "
-                                   "so the batch transforms crop back to the final size")
-    return _verdict(True, f"each image is resized to {size} on its own (CPU), then each batch is augmented "
-                          f"and cropped to {final_size} in one go", "")
+                                   "so the batch transforms resample to the final size")
+    return _verdict(True, f"each image is resized to {size} on its own (CPU), then each batch is augmented and resampled "
+                          f"to {final_size} in one interpolation (min_scale=1: no crop, so rotated corners are still padded)", "")
 
 
 # fastai transforms and where they run.

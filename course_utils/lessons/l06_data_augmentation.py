@@ -70,15 +70,17 @@ def time_stages(dl, max_batches=None):
     return {"item": item / n, "batch": batch / n, "images": n}
 
 
-def per_class_accuracy(learn, flip=False):
-    """Accuracy on ``learn``'s validation set per class (vocab order); ``flip=True`` mirrors each batch left to right first."""
+def per_class_accuracy(learn, flip=False, dl=None):
+    """Accuracy per class (vocab order) on ``dl`` (default: the validation set); ``flip=True`` mirrors each batch first."""
     if not isinstance(flip, bool):
         raise ValueError(f"flip must be True or False, got {flip!r}")
+    if dl is not None and not hasattr(dl, "__iter__"):
+        raise ValueError(f"dl must be a DataLoader of labelled images (dls.test_dl(items, with_labels=True)), got {dl!r}")
     n = len(learn.dls.vocab)
     hits, counts = torch.zeros(n), torch.zeros(n)
     model = learn.model.eval()
     with torch.no_grad():
-        for xb, yb in learn.dls.valid:
+        for xb, yb in (learn.dls.valid if dl is None else dl):
             xb, yb = xb.as_subclass(torch.Tensor), yb.as_subclass(torch.Tensor).cpu()   # plain tensors
             pred = model(xb.flip(-1) if flip else xb).argmax(1).cpu()
             counts += torch.bincount(yb, minlength=n).float()
