@@ -2,7 +2,7 @@
 import pytest
 from fastai.vision.all import accuracy, vision_learner
 
-from course_utils import LabelsPerClassExplorer, count_trainable, digits_dls, mini_resnet
+from course_utils import LabelsPerClassExplorer, count_trainable, digits_dls, mini_resnet, paired_diff
 from course_utils.checks import l01_why_fine_tune as checks
 
 
@@ -20,6 +20,15 @@ def test_trainable_params(learn, capsys):
     assert not checks.check_trainable_params(..., learn)
     out = capsys.readouterr().out
     assert "✓" in out and "every parameter" in out and "requires_grad" in out and "not answered yet" in out
+    assert "BatchNorm" in out and "train_bn=True" in out
+
+
+def test_trainable_params_head_only_names_the_batchnorm_parameters(learn, capsys):
+    head = sum(p.numel() for p in learn.model[1].parameters())
+    assert head < count_trainable(learn.model)          # the body's BatchNorm trains too
+    assert not checks.check_trainable_params(head, learn)
+    out = capsys.readouterr().out
+    assert "only the head" in out and "BatchNorm" in out and f"{count_trainable(learn.model) - head:,}" in out
 
 
 def test_from_scratch(learn, capsys):
@@ -41,6 +50,28 @@ def test_mean_spread_check(capsys):
     assert not checks.check_mean_spread("0.9", vals)
     out = capsys.readouterr().out
     assert "ddof=1" in out and "mean is off" in out and "pair" in out
+
+
+def test_paired_interval_check(capsys):
+    import numpy as np
+    from scipy import stats
+    a, b = [0.9, 0.85, 0.88, 0.92, 0.86], [0.6, 0.65, 0.58, 0.7, 0.62]
+    d = np.subtract(a, b)
+    se = d.std(ddof=1) / np.sqrt(d.size)
+    t_half, z_half = stats.t.ppf(0.975, d.size - 1) * se, 1.96 * se
+    assert checks.check_paired_interval((d.mean(), d.mean() - t_half, d.mean() + t_half), a, b)
+    assert not checks.check_paired_interval((d.mean(), d.mean() - z_half, d.mean() + z_half), a, b)   # normal quantile
+    assert not checks.check_paired_interval((d.mean() + 0.01, 0.2, 0.3), a, b)
+    unpaired = stats.t.ppf(0.975, d.size - 1) * np.std(a, ddof=1) / np.sqrt(d.size)
+    assert not checks.check_paired_interval((d.mean(), d.mean() - unpaired, d.mean() + unpaired), a, b)
+    assert not checks.check_paired_interval("0.3", a, b)
+    assert not checks.check_paired_interval(..., a, b)
+    out = capsys.readouterr().out
+    assert "excludes zero" in out and "Student's t" in out and "mean is off" in out and "interval is off" in out
+    assert "triple" in out and "not answered yet" in out
+    assert checks.check_paired_interval(tuple(paired_diff([0.5, 0.6, 0.7], [0.6, 0.5, 0.7])[2:5]),
+                                        [0.5, 0.6, 0.7], [0.6, 0.5, 0.7])
+    assert "holds zero" in capsys.readouterr().out
 
 
 def test_choice_check(capsys):
