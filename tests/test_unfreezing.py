@@ -109,6 +109,26 @@ def test_real_learner_ends_with_the_right_groups_trainable():
     assert group_trains(learn) == [False, False, True, True, True]
 
 
+def test_freeze_to_clears_the_optimizer_state():
+    """Lesson 04 says every freeze_to drops Adam's running averages (fastai's Learner.freeze_to calls clear_state)."""
+    learn = _learner(cbs=[ValidateOnlyOnRequest()])
+    averages = lambda: sum("sqr_avg" in s for s in learn.opt.state.values())
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, 1e-2)
+    assert averages() > 0
+    learn.freeze_to(-2)
+    assert averages() == 0
+
+
+def test_one_float_rate_gives_every_group_the_same_rate():
+    """Lesson 04's single-rate control: fit_one_cycle(e, lr) with a float sets one rate for all groups."""
+    learn = _learner(cbs=[ValidateOnlyOnRequest()])
+    learn.freeze_to(-3)
+    with learn.no_bar(), learn.no_logging():
+        learn.fit_one_cycle(1, 1e-3)
+    assert len({h["lr"] for h in learn.opt.hypers}) == 1
+
+
 def test_skipping_validation_leaves_training_unchanged():
     results = []
     for cbs in (None, [ValidateOnlyOnRequest()]):
