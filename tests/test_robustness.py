@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -26,8 +27,8 @@ from fastai.vision.all import Callback, CancelFitException, accuracy, vision_lea
 
 import course_utils as cu
 from course_utils import backbone, config, folders
-from course_utils.lab import (ResultCache, Strategy, StrategyLab, cache_key, compare_strategies, data_identity,
-                              get_strategy, run_fields)
+from course_utils.lab import (COLUMNS, ResultCache, Strategy, StrategyLab, cache_key, compare_strategies,
+                              data_identity, get_strategy, plot_paired, run_fields, tune_rates)
 from course_utils.lessons import l02_feature_extraction as l02
 from course_utils.lessons import l04_gradual_unfreezing as l04
 from course_utils.lessons import l05_discriminative_learning_rates as l05
@@ -433,6 +434,12 @@ CASES = [
     Case("compare_strategies folder missing", lambda env: (lambda: compare_strategies(["fine_tune"], [0], 5, 2,
                                                                                      data=env.tmp / "nope", cache=False)),
          FileNotFoundError, "does not exist: check the path"),
+    Case("compare_strategies lr dict with a bad rate", lambda env: (lambda: compare_strategies(
+         ["fine_tune"], [0], 5, 2, lr={"fine_tune": 0}, cache=env.tmp / "c")), ValueError, "lr must be a positive number"),
+    Case("tune_rates empty grid", lambda env: (lambda: tune_rates(["fine_tune"], [0], 5, 2, rates=[], cache=env.tmp / "c")),
+         ValueError, "rates must be a non-empty list"),
+    Case("plot_paired of an empty frame", lambda env: (lambda: plot_paired(pd.DataFrame(columns=COLUMNS))), ValueError,
+         "nothing to plot"),
     Case("ResultCache path is a file", scene(lambda env: png(env.tmp / "cache.png"), ResultCache), ValueError,
          "pass a folder"),
     Case("cache_key of an empty dict", call(cache_key, {}), ValueError, "non-empty dict"),

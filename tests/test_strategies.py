@@ -1,4 +1,5 @@
-"""Every named strategy on a tiny budget, and compare_strategies' frame, cache and stop."""
+"""Every named strategy on a tiny budget, the fitted probe, rates chosen on validation only, and
+compare_strategies' frame, cache and stop."""
 import course_utils  # noqa: F401
 import math
 import threading
@@ -8,11 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+import course_utils as cu
 from course_utils import count_trainable as trainable_params
+from course_utils import seed_everything
 from course_utils.lab import ResultCache
 from course_utils.lab.strategies import STRATEGIES, Strategy, first_stage_epochs, get_strategy, gradual_schedule
-from course_utils.lab.runs import (COLUMNS, LabStopped, compare_strategies, final_epoch, summary_table,
-                                       train_run)
+from course_utils.lab.runs import (COLUMNS, LabStopped, compare_strategies, final_epoch, train_run, tune_rates,
+                                   valid_score)
 
 torch.set_num_threads(1)
 
@@ -20,26 +23,88 @@ torch.set_num_threads(1)
 @lru_cache(maxsize=None)
 def tiny_run(name):
     """One run of ``name`` on the tiniest budget that still has two stages: 1 label per class, 2 epochs."""
-    return train_run(name, seed=0, k=1, epochs=2, lr=1e-2)
+    return train_run(name, seed=0, k=1, epochs=2, lr=1e-2 if STRATEGIES[name].tuned else None)
 
 
 @pytest.mark.parametrize("name", list(STRATEGIES))
 def test_every_strategy_spends_exactly_its_budget(name):
     epochs = 2
     rows = tiny_run(name)
-    assert [r["epoch"] for r in rows] == list(range(1, epochs + 1))
-    assert all(0 <= r["accuracy"] <= 1 and math.isfinite(r["train_loss"]) for r in rows)
-    assert 0 <= rows[-1]["source_accuracy"] <= 1
-    assert rows[-1]["wall_seconds"] >= rows[0]["wall_seconds"] > 0
+    fitted = not STRATEGIES[name].tuned                         # the probe: fitted, no SGD epoch
+    assert [r["epoch"] for r in rows] == ([0] if fitted else list(range(1, epochs + 1)))
+    assert all(fitted or math.isfinite(r["train_loss"]) for r in rows)
+    assert 0 <= rows[-1]["accuracy"] <= 1 and all(math.isnan(r["accuracy"]) for r in rows[:-1])   # validated once
+    assert 0 <= rows[-1]["source_accuracy"] <= 1 and 0 <= rows[-1]["source_probe_accuracy"] <= 1
+    assert 0 <= rows[-1]["test_accuracy"] <= 1 and rows[-1]["wall_seconds"] > 0
+    assert math.isnan(rows[-1]["lr"]) if fitted else rows[-1]["lr"] == 1e-2
 
 
 def test_trainable_parameters_follow_the_strategy():
     p = {name: [r["trainable_params"] for r in tiny_run(name)]
          for name in ["linear probe", "head only", "discriminative", "LP-FT", "fine_tune"]}
-    assert p["linear probe"] == [128 * 10 + 10] * 2            # one linear layer on 128 pooled features
+    assert p["linear probe"] == [128 * 10 + 10]                 # one linear layer on 128 pooled features
     assert p["head only"][0] < p["discriminative"][0]           # frozen body vs everything
-    assert p["LP-FT"][0] == p["linear probe"][0] < p["LP-FT"][1]   # probe, then fine-tune
+    assert p["LP-FT"][0] == p["LP-FT"][1] > p["linear probe"][0]  # the fitted probe, then everything trains
     assert p["fine_tune"][0] < p["fine_tune"][1]
+
+
+def test_the_probe_head_is_the_fitted_probe_and_lp_ft_starts_from_it():
+    """The linear head scores exactly what cu.fit_linear_probe scores on the validation features (C chosen there)."""
+    from course_utils.lab import fit_probe_head, make_learner
+    from course_utils.lab.runs import run_dls
+    from course_utils.lab.strategies import probe_features
+    seed_everything(0)
+    learn = make_learner("linear probe", run_dls(3, 0), cu.tier_arch())
+    probe = fit_probe_head(learn)
+    vx, vy = probe_features(learn, learn.dls.valid)
+    with learn.no_bar():
+        acc = learn.validate()[1]
+    assert probe.C_ in cu.measure.PROBE_CS and abs(acc - probe.score(vx, vy)) < 1e-6
+    assert train_run("linear probe", 0, 3, 4, None)[0]["accuracy"] == pytest.approx(acc)
+
+
+def test_rates_are_chosen_on_validation_and_never_see_the_test_split(monkeypatch, tmp_path):
+    """tune_rates scores frames without test_accuracy; NaN test images change the test accuracy, not the choice."""
+    from course_utils.lab import runs
+    seen = []
+
+    def spy(df):
+        seen.append(set(df.columns))
+        return valid_score(df)
+    monkeypatch.setattr(runs, "valid_score", spy)
+    setting = dict(strategies=["head only", "linear probe", "full, one lr"], seeds=[0], labels_per_class=1, epochs=1,
+                   rates=(1e-3, 3e-2), grow=0)
+    rates, grid = tune_rates(**setting, cache=tmp_path / "a")
+    assert set(rates) == {"head only", "full, one lr"} and len(seen) == 4    # the fitted probe has no rate
+    assert all("test_accuracy" not in cols and "accuracy" in cols for cols in seen)
+    real = runs._digits_eval_tensors(runs._digits_fingerprint())
+    x, y = real["test"]
+    monkeypatch.setattr(runs, "_digits_eval_tensors",
+                        lambda fp: {**real, "test": (torch.full_like(x, float("nan")), y.flip(0))})
+    rates_nan, grid_nan = tune_rates(**setting, cache=tmp_path / "b")
+    assert rates_nan == rates and grid_nan["accuracy"].tolist() == grid["accuracy"].tolist()
+    assert grid_nan["test_accuracy"].tolist() != grid["test_accuracy"].tolist()
+    assert valid_score(grid.drop(columns="test_accuracy")) == valid_score(grid)
+
+
+def test_a_best_rate_at_an_edge_grows_the_grid(monkeypatch):
+    """No training: a fake lab whose validation accuracy peaks at 3e-4, below the grid (1e-3, 3e-3, 1e-2)."""
+    import pandas as pd
+    from course_utils.lab import runs
+
+    def fake(strategies, seeds, k, epochs, lr, **kwargs):
+        return pd.DataFrame([{**dict.fromkeys(COLUMNS, 0.5), "strategy": strategies[0].name, "seed": 0, "lr": lr,
+                              "epoch": 1, "accuracy": 1 - abs(math.log10(lr / 3e-4))}], columns=COLUMNS)
+    monkeypatch.setattr(runs, "compare_strategies", fake)
+    rates, grid = tune_rates(["head only"], [0], 1, 1)
+    assert rates == {"head only": 3e-4} and sorted(grid["lr"]) == [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+    assert tune_rates(["head only"], [0], 1, 1, grow=0)[0] == {"head only": 1e-3}
+
+
+def test_per_strategy_rates(tmp_path):
+    df = compare_strategies(["head only", "linear probe"], [0], 1, 1, lr={"head only": 3e-3}, cache=tmp_path)
+    last = final_epoch(df).set_index("strategy")
+    assert last.loc["head only", "lr"] == 3e-3 and math.isnan(last.loc["linear probe", "lr"])
 
 
 def test_budget_helpers():
@@ -71,8 +136,6 @@ def test_frame_is_tidy_and_cached(tmp_path):
     assert hits == [True] * 4
     assert again.drop(columns="wall_seconds").equals(df.drop(columns="wall_seconds"))
     assert np.allclose(again["wall_seconds"], df["wall_seconds"])     # the stored timings come back too
-    table = summary_table(df)
-    assert list(table.index) == ["head only", "linear probe"] and (table["seeds"] == 2).all()
     assert len(final_epoch(df)) == 4
 
 
@@ -139,28 +202,43 @@ def test_bring_your_own_folder(tmp_path):
 
 def _frame():
     import pandas as pd
-    rows = [{"strategy": s, "augment": False, "labels_per_class": 3, "seed": seed, "epoch": e,
-             "train_loss": 1.0, "valid_loss": 1.0, "accuracy": acc + 0.01 * seed, "wall_seconds": 1.0 * e,
-             "trainable_params": 10, "source_accuracy": src}
-            for s, acc, src in [("head only", 0.8, 0.9), ("LP-FT", 0.85, 0.8)] for seed in (0, 1) for e in (1, 2)]
+    rows = [{"strategy": s, "augment": False, "labels_per_class": 3, "seed": seed, "lr": 1e-2, "epoch": e,
+             "train_loss": 1.0, "valid_loss": 1.0, "accuracy": acc, "test_accuracy": acc + 0.01 * seed + noise * (seed == 1),
+             "wall_seconds": 1.0 * e, "trainable_params": 10, "source_accuracy": src + 0.001 * seed,
+             "source_probe_accuracy": 0.9}
+            for s, acc, src, noise in [("head only", 0.8, 0.9, 0.0), ("LP-FT", 0.85, 0.8, 0.0), ("fine_tune", 0.8, 0.9, 0.05)]
+            for seed in (0, 1, 2) for e in (1, 2)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def test_lab_checks_grade_without_raising(capsys):
     from course_utils.checks import l07_strategy_lab as checks
     df = _frame()
-    assert checks.check_lab_run(df, ["LP-FT", "head only"], 3, 2, 2)
-    assert not checks.check_lab_run(df, ["LP-FT", "head only"], 5, 2, 2)
-    assert not checks.check_lab_run(df, ["LP-FT"], 3, 2, 2)
-    assert not checks.check_lab_run(df, ["LP-FT", "head only"], 3, 4, 2)
-    assert not checks.check_lab_run("not a frame", ["LP-FT"], 3, 2, 2)
-    assert not checks.check_lab_run(..., ["LP-FT"], 3, 2, 2)
-    assert checks.best_strategy(df) == "LP-FT" and checks.check_best_strategy("LP-FT", df)
-    assert not checks.check_best_strategy("head only", df) and not checks.check_best_strategy("nope", df)
-    assert checks.check_least_forgetting("head only", df, ["head only", "LP-FT"])
-    assert not checks.check_least_forgetting("LP-FT", df, ["head only", "LP-FT"])
+    three = ["LP-FT", "head only", "fine_tune"]
+    assert checks.check_lab_run(df, three, 3, 2, 3)
+    assert not checks.check_lab_run(df, three, 5, 2, 3)
+    assert not checks.check_lab_run(df, ["LP-FT"], 3, 2, 3)
+    assert not checks.check_lab_run(df, three, 3, 4, 3)
+    assert not checks.check_lab_run("not a frame", ["LP-FT"], 3, 2, 3)
+    assert not checks.check_lab_run(..., ["LP-FT"], 3, 2, 3)
+    assert checks.per_seed(df, "LP-FT") == pytest.approx([0.85, 0.86, 0.87])
+    assert checks.check_paired_verdict("LP-FT better", df, "LP-FT", "head only")        # +0.05 on every seed
+    assert not checks.check_paired_verdict("no detectable difference", df, "LP-FT", "head only")
+    assert checks.check_paired_verdict("no detectable difference", df, "fine_tune", "head only")   # +0, +0.05, +0
+    assert checks.check_forgets_more(["LP-FT"], df, "head only", ["LP-FT", "fine_tune"])
+    assert not checks.check_forgets_more([], df, "head only", ["LP-FT", "fine_tune"])
+    assert not checks.check_forgets_more("LP-FT", df, "head only", ["LP-FT", "fine_tune"])
     out = capsys.readouterr().out
-    assert out.count("✓") == 3 and "not answered yet" in out
+    assert out.count("✓") == 4 and "not answered yet" in out and "95% CI" in out
+
+
+def test_the_probe_counts_as_complete_with_no_epochs():
+    from course_utils.checks import l07_strategy_lab as checks
+    df = _frame()
+    probe = df[df["strategy"] == "head only"].assign(strategy="linear probe", epoch=0).drop_duplicates("seed")
+    import pandas as pd
+    assert checks.check_lab_run(pd.concat([df[df["strategy"] != "head only"], probe]), ["LP-FT", "fine_tune",
+                                                                                     "linear probe"], 3, 2, 3)
 
 
 def test_own_strategy_check():

@@ -1,11 +1,11 @@
-"""Checks for lesson 07's exercises: a lab run on a new setting, readings of its frame, your own strategy."""
-import numpy as np
-import pandas as pd
+"""Checks for lesson 07's exercises: a lab run on a new setting, paired readings of its frame, your own strategy."""
 from fastai.torch_core import norm_types
+import pandas as pd
 
 from ..lab.runs import COLUMNS, final_epoch
-from ..measure import attach_epoch_log
-from . import NOT_ANSWERED, check_choice, check_mean_spread  # noqa: F401  (re-exported for the lesson)
+from ..lab.strategies import STRATEGIES
+from ..measure import attach_epoch_log, paired_diff
+from . import NOT_ANSWERED  # noqa: F401  (re-exported for the lesson)
 from . import unanswered as _unanswered
 from . import verdict as _verdict
 
@@ -31,49 +31,43 @@ def check_lab_run(df, strategies, labels_per_class, epochs, n_seeds):
     if (seeds != n_seeds).any():
         return _verdict(False, "", f"seeds per strategy: {seeds.to_dict()}; the exercise asks for {n_seeds} each")
     runs = df.groupby(["strategy", "seed"])["epoch"].max()
-    if (runs != epochs).any():
-        return _verdict(False, "", f"epochs per run: {sorted(set(runs))}; the budget is {epochs} for every run "
-                                   "(was a run stopped? run the cell again: finished runs come from the cache)")
+    want = [0 if n in STRATEGIES and not STRATEGIES[n].tuned else epochs for n, _ in runs.index]   # the probe: fitted
+    if (runs != want).any():
+        return _verdict(False, "", f"epochs per run: {sorted(set(runs))}; the budget is {epochs} for every trained "
+                                   "run (was a run stopped? run the cell again: finished runs come from the cache)")
     return _verdict(True, f"{len(got)} strategies x {n_seeds} seeds at {labels_per_class} labels/class, "
                           f"{epochs} epochs each: the same budget for everyone", "")
 
 
-def best_strategy(df):
-    """The strategy with the highest mean final accuracy over seeds."""
-    return final_epoch(df).groupby("strategy")["accuracy"].mean().idxmax()
+def per_seed(df, strategy, column="test_accuracy"):
+    """``column`` of ``strategy``'s finished runs, in seed order (what ``cu.paired_diff`` pairs)."""
+    last = final_epoch(df)
+    return last[last["strategy"] == strategy].sort_values("seed")[column].tolist()
 
 
-def check_best_strategy(answer, df):
-    """Exercise: which strategy has the highest mean final accuracy in ``df``?"""
-    if _unanswered(answer, "a strategy name (a string)"):
+VERDICT_HINT = "the verdict of cu.paired_diff: '<a> better', '<b> better' or 'no detectable difference'"
+
+
+def check_paired_verdict(answer, df, a, b, column="test_accuracy"):
+    """Exercise: what does the paired 95% interval of ``a`` − ``b`` (``column``, seed by seed) say?"""
+    if _unanswered(answer, VERDICT_HINT):
         return NOT_ANSWERED
-    means = final_epoch(df).groupby("strategy", sort=False)["accuracy"].mean()
-    if answer not in means.index:
-        return _verdict(False, "", f"{answer!r} is not in this frame; its strategies are {list(means.index)}")
-    best = means.idxmax()
-    table = ", ".join(f"{n} {m:.3f}" for n, m in means.sort_values(ascending=False).items())
-    if answer == best:
-        return _verdict(True, f"{best} has the highest mean ({table})", "")
-    if np.isclose(means[answer], means[best]):
-        return _verdict(True, f"{answer} ties for the highest mean ({table})", "")
-    return _verdict(False, "", f"{answer} averages {means[answer]:.3f}, below {best} ({table})")
+    d = paired_diff(per_seed(df, a, column), per_seed(df, b, column), (a, b))
+    return _verdict(answer == d.verdict, str(d), f"{answer!r} is not what the interval says: {d}")
 
 
-def check_least_forgetting(answer, df, among):
-    """Exercise: among the strategies ``among``, which kept the most source-task accuracy (mean over seeds)?"""
-    if _unanswered(answer, f"one of {list(among)}"):
+def check_forgets_more(answer, df, baseline, among, column="source_accuracy"):
+    """Exercise: which of ``among`` keep detectably LESS of the source task than ``baseline`` (paired interval of
+    ``column`` entirely below zero)? ``answer``: a list (or set) of names, empty when none."""
+    if _unanswered(answer, f"a list of names from {list(among)} (empty if none)"):
         return NOT_ANSWERED
-    if answer not in among:
-        return _verdict(False, "", f"{answer!r} is not one of the candidates {list(among)}")
-    src = final_epoch(df).groupby("strategy")["source_accuracy"].mean()
-    missing = [s for s in among if s not in src.index or pd.isna(src[s])]
-    if missing:
-        return _verdict(False, "", f"no source accuracy for {missing} in this frame (quick tier only)")
-    src = src[list(among)]
-    table = ", ".join(f"{n} {v:.3f}" for n, v in src.sort_values(ascending=False).items())
-    ok = np.isclose(src[answer], src.max())
-    return _verdict(ok, f"{answer} kept the most of the source task ({table})",
-                    f"{answer} kept {src[answer]:.3f}; {src.idxmax()} kept more ({table})")
+    if isinstance(answer, str) or not all(a in among for a in answer):
+        return _verdict(False, "", f"answer with a list of names from {list(among)}, got {answer!r}")
+    diffs = {n: paired_diff(per_seed(df, n, column), per_seed(df, baseline, column), (n, baseline)) for n in among}
+    want = {n for n, d in diffs.items() if d.direction < 0}
+    shown = "\n  ".join(str(d) for d in diffs.values())
+    return _verdict(set(answer) == want, f"{sorted(want)} (every interval:\n  {shown})",
+                    f"{sorted(set(answer))} is not what the intervals say:\n  {shown}")
 
 
 def check_own_strategy(train_fn, learn, epochs, n_last):

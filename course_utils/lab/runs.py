@@ -1,4 +1,5 @@
-"""Run strategies side by side: same data, same epoch budget, same seeds; one tidy DataFrame out."""
+"""Run strategies side by side: same data, same budget in optimizer steps, same seeds, each strategy at its own
+rate chosen on validation; one tidy DataFrame out."""
 import hashlib
 import json
 import math
@@ -19,13 +20,15 @@ from fastai.torch_core import no_random
 from ..config import get_mode, is_whole_number, seed_everything, tier_settings
 from ..data import digit_images, digit_safe_tfms, digits_dls, split_indices, tier_arch, tier_dls
 from ..folders import folder_dls, validate_image_folder
-from ..measure import EpochLog, test_accuracy
+from ..groups import count_trainable
+from ..measure import EpochLog, SkipValidation, choose_lr, test_accuracy
 from .strategies import get_strategy, make_learner
 
-COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "epoch", "train_loss", "valid_loss", "accuracy",
-           "test_accuracy", "wall_seconds", "trainable_params", "source_accuracy"]
-RUN_KEYS = ["strategy", "augment", "labels_per_class", "seed"]
-LAB_VERSION = 3   # bump when the way a run is trained or measured changes: every cached result recomputes
+COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "lr", "epoch", "train_loss", "valid_loss", "accuracy",
+           "test_accuracy", "wall_seconds", "trainable_params", "source_accuracy", "source_probe_accuracy"]
+RUN_KEYS = ["strategy", "augment", "labels_per_class", "seed", "lr"]
+LAB_VERSION = 4   # bump when the way a run is trained or measured changes: every cached result recomputes
+RATE_GRID = (1e-3, 3e-3, 1e-2)   # the log grid each strategy's rate is chosen from, on validation
 
 
 class LabStopped(Exception):
@@ -199,7 +202,7 @@ def run_fields(strategy, seed, k, epochs, lr, augment, identity):
     s = get_strategy(strategy)
     return {"strategy": s.name, "strategy_code": s.code_sha(), "pretrained": s.pretrained, "probe_head": s.probe_head,
             "seed": int(seed), "labels_per_class": None if k is None else int(k), "epochs": int(epochs),
-            "lr": float(lr), "augment": bool(augment), **identity, "mode": get_mode(), "lab": LAB_VERSION,
+            "lr": None if lr is None else float(lr), "augment": bool(augment), **identity, "mode": get_mode(), "lab": LAB_VERSION,
             "backbone": backbone_identity(), "torch": torch.__version__, "fastai": fastai.__version__,
             "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
@@ -222,7 +225,8 @@ def _fast_digits_valid(dls):
     """The validation split as ready tensors (decoded once per kernel, not once per epoch); the test split rides
     along in ``fast_test`` and is read only once a run is finished."""
     splits = _digits_eval_tensors(_digits_fingerprint())
-    fast = DataLoaders(dls.train, TfmdDL(list(zip(*splits["valid"])), bs=256, device=dls.device), device=dls.device)
+    valid = TfmdDL(list(zip(*splits["valid"])), bs=256, device=dls.device, num_workers=0)   # no worker processes
+    fast = DataLoaders(dls.train, valid, device=dls.device)
     fast.fast_test = splits["test"]
     return fast
 
@@ -259,26 +263,27 @@ def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None
     seed_everything(seed)
     dls = run_dls(k, seed, augment, data)
     log = EpochLog(start)
-    cbs = [log] + ([StopOnEvent(stop)] if stop is not None else [])
+    cbs = [log, SkipValidation()] + ([StopOnEvent(stop)] if stop is not None else [])   # validated once, at the end
     learn = make_learner(strategy, dls, tier_arch(), cbs=cbs)
     with learn.no_bar(), learn.no_logging():
         strategy.train(learn, epochs, lr)
-    if stop is not None and stop.is_set():
-        raise LabStopped(f"stopped during {strategy.name}, seed {seed}")
+        if stop is not None and stop.is_set():
+            raise LabStopped(f"stopped during {strategy.name}, seed {seed}")
+        if not log.rows:       # a fitted probe: no SGD epoch, one row (epoch 0) for the fitted model
+            log.rows.append({"epoch": 0, "trainable_params": count_trainable(learn)})
+        log.rows[-1]["valid_loss"], log.rows[-1]["accuracy"] = map(float, learn.validate())
     test = final_test_accuracy(learn)
-    source = math.nan
+    source = probe = math.nan
     if get_mode() == "quick":
-        from ..backbone import source_accuracy
-        source = source_accuracy(learn.model[0])
-    rows = []
-    for h in log.rows:
-        rows.append({"strategy": strategy.name, "augment": bool(augment), "labels_per_class": k, "seed": int(seed),
-                     "epoch": h["epoch"], "train_loss": h.get("train_loss", math.nan),
-                     "valid_loss": h.get("valid_loss", math.nan), "accuracy": h.get("accuracy", math.nan),
-                     "test_accuracy": test, "wall_seconds": h["wall_seconds"], "trainable_params": h["trainable_params"],
-                     "source_accuracy": source})
-    if rows:
-        rows[-1]["wall_seconds"] = time.perf_counter() - start   # the whole run, forgetting measured included
+        from ..backbone import source_accuracy, source_probe_accuracy
+        source, probe = source_accuracy(learn.model[0]), source_probe_accuracy(learn.model[0])
+    rows = [{"strategy": strategy.name, "augment": bool(augment), "labels_per_class": k, "seed": int(seed),
+             "lr": math.nan if lr is None else float(lr), "epoch": h["epoch"],
+             "train_loss": h.get("train_loss", math.nan), "valid_loss": h.get("valid_loss", math.nan),
+             "accuracy": h.get("accuracy", math.nan), "test_accuracy": test,
+             "wall_seconds": h.get("wall_seconds", math.nan), "trainable_params": h["trainable_params"],
+             "source_accuracy": source, "source_probe_accuracy": probe} for h in log.rows]
+    rows[-1]["wall_seconds"] = time.perf_counter() - start   # the whole run, forgetting measured included
     return rows
 
 
@@ -296,8 +301,18 @@ def _as_list(x, what):
 def check_budget(epochs, lr):
     if not is_whole_number(epochs) or not 1 <= epochs <= 100:
         raise ValueError(f"epochs must be a whole number from 1 to 100, got {epochs!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 10 or not math.isfinite(lr):
-        raise ValueError(f"lr must be a positive number below 10 (e.g. 1e-2), got {lr!r}")
+    for r in lr.values() if isinstance(lr, dict) else [lr]:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not 0 < r < 10 or not math.isfinite(r):
+            raise ValueError(f"lr must be a positive number below 10 (e.g. 1e-2), or a dict of them by strategy "
+                             f"name, got {r!r}")
+
+
+def rate_of(strategy, lr):
+    """The rate ``strategy`` trains at: ``lr`` itself, or ``lr[name]`` (the tier's rate if missing); None when the
+    strategy has no rate to tune (the fitted probe)."""
+    if not strategy.tuned:
+        return None
+    return float(lr.get(strategy.name, tier_settings()["lr"]) if isinstance(lr, dict) else lr)
 
 
 def plan_runs(strategies, seeds, labels_per_class, augment):
@@ -314,7 +329,8 @@ def plan_runs(strategies, seeds, labels_per_class, augment):
 
 def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, augment=False, data=None,
                        cache=None, stop=None, on_run=None):
-    """Run (or read from the cache) every strategy x seed x labels per class x augmentation; a tidy DataFrame."""
+    """Run (or read from the cache) every strategy x seed x labels per class x augmentation; a tidy DataFrame.
+    ``lr``: one rate for every strategy, or ``{strategy name: rate}`` (e.g. from ``tune_rates``)."""
     lr = tier_settings()["lr"] if lr is None else lr
     check_budget(epochs, lr)
     runs = plan_runs(strategies, seeds, labels_per_class, augment)
@@ -325,12 +341,13 @@ def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, aug
         if stop is not None and stop.is_set():
             stopped = True
             break
-        fields = run_fields(strategy, seed, k, epochs, lr, aug, identity)
+        rate = rate_of(strategy, lr)
+        fields = run_fields(strategy, seed, k, epochs, rate, aug, identity)
         got = store.get(fields) if store is not None else None
         cached = got is not None
         if not cached:
             try:
-                got = train_run(strategy, seed, k, epochs, lr, aug, data, stop)
+                got = train_run(strategy, seed, k, epochs, rate, aug, data, stop)
             except LabStopped:
                 stopped = True
                 break
@@ -345,19 +362,45 @@ def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, aug
 
 
 def final_epoch(df):
-    """One row per run: its last epoch (final accuracy, total wall seconds, source accuracy)."""
+    """One row per run: its last epoch (final accuracies, total wall seconds, forgetting)."""
     if df.empty:
         return df
     return df.sort_values("epoch").groupby(RUN_KEYS, sort=False, dropna=False).tail(1).sort_index()
 
 
-def summary_table(df, by=("strategy",)):
-    """Final validation and test accuracy, source accuracy (means over seeds) and mean seconds per run, per strategy."""
-    last = final_epoch(df)
-    by = list(by)
-    g = last.groupby(by, sort=False, dropna=False)
-    out = pd.DataFrame({"accuracy": g["accuracy"].mean(), "accuracy_sd": g["accuracy"].std(ddof=1).fillna(0.0),
-                        "test_accuracy": g["test_accuracy"].mean(),
-                        "source_accuracy": g["source_accuracy"].mean(), "seconds": g["wall_seconds"].mean(),
-                        "trainable_params": g["trainable_params"].max(), "seeds": g.size()})
-    return out
+def valid_score(df):
+    """Mean final VALIDATION accuracy of a frame's runs: the one number rates are chosen on. It reads the
+    ``accuracy`` column only; a frame without ``test_accuracy`` gives the same score."""
+    return float(final_epoch(df[[*RUN_KEYS, "epoch", "accuracy"]])["accuracy"].mean())
+
+
+LADDER = [float(f"{m}e{e}") for e in range(-6, 1) for m in (1, 3)]   # 1e-6, 3e-6, ... 1, 3: where a grid grows
+
+
+def tune_rates(strategies, seeds, labels_per_class, epochs, rates=RATE_GRID, grow=2, **kwargs):
+    """``({strategy name: rate}, grid frame)``: each strategy's rate chosen on validation with ``cu.choose_lr``
+    over ``rates`` (runs on ``seeds``, cached like any other). A best rate at an edge of the grid grows the grid
+    one rung of ``LADDER`` that way (at most ``grow`` times), so that no choice sits on an edge. The fitted probe
+    has no rate."""
+    choose_lr(lambda lr: 0.0, rates)           # one clear error for a bad grid, before anything trains
+    chosen, grid = {}, []
+    for s in (get_strategy(s) for s in _as_list(strategies, "strategies")):
+        if not s.tuned:
+            continue
+        scores = {}
+
+        def score(lr):
+            if lr not in scores:
+                df = compare_strategies([s], seeds, labels_per_class, epochs, lr=lr, **kwargs)
+                grid.append(df)
+                scores[lr] = valid_score(df.drop(columns="test_accuracy"))   # the test split is not even passed on
+            return scores[lr]
+        tried = sorted(float(r) for r in rates)
+        for extra in range(grow + 1):
+            best = choose_lr(score, tried)[0]
+            lower, higher = [r for r in LADDER if r < tried[0] * 0.99], [r for r in LADDER if r > tried[-1] * 1.01]
+            if extra == grow or best not in (tried[0], tried[-1]) or not (lower if best == tried[0] else higher):
+                break
+            tried = [lower[-1], *tried] if best == tried[0] else [*tried, higher[0]]
+        chosen[s.name] = best
+    return chosen, pd.concat(grid, ignore_index=True) if grid else pd.DataFrame(columns=COLUMNS)

@@ -4,11 +4,14 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+import torch
 from fastai.callback.training import BnFreeze
-from fastai.vision.all import accuracy, num_features_model, vision_learner
+from fastai.vision.all import Pipeline, RandTransform, accuracy, num_features_model, vision_learner
 from torch import nn
 
 from ..groups import gradual_unfreeze, n_groups, ulmfit_slice
+from ..measure import fit_linear_probe
 
 
 def first_stage_epochs(epochs):
@@ -35,7 +38,35 @@ def linear_head(learn):
     return learn
 
 
-# ---- the strategies: each reads like the lesson that taught it -------------------------------
+def probe_features(learn, dl):
+    """``(features, labels)``: the body's pooled features (what the linear head reads) of every item of ``dl``."""
+    pooled = nn.Sequential(learn.model[0], *list(learn.model[1].children())[:-1]).eval()
+    with torch.no_grad():
+        xs, ys = zip(*[(pooled(x).cpu(), y.cpu()) for x, y in dl])
+    return torch.cat(xs).numpy(), torch.cat(ys).numpy()
+
+
+def fit_probe_head(learn):
+    """Lesson 02's probe (``cu.fit_linear_probe``, C chosen on validation features) fitted on the frozen body's
+    features of the training draw (every image, no augmentation), copied into the linear head; returns it."""
+    train = learn.dls.train
+    plain = train.new(shuffle=False, drop_last=False,
+                      after_batch=Pipeline([t for t in train.after_batch.fs if not isinstance(t, RandTransform)]))
+    probe = fit_linear_probe(*probe_features(learn, plain), *probe_features(learn, learn.dls.valid))
+    scaler, logreg = probe[0], probe[-1]
+    w = logreg.coef_ / scaler.scale_                       # the standardisation folded into the weights
+    b = logreg.intercept_ - w @ scaler.mean_
+    if len(w) == 1:                                        # two classes: sklearn keeps one row of logits
+        w, b = np.concatenate([-w / 2, w / 2]), np.concatenate([-b / 2, b / 2])
+    linear = learn.model[1][-1]
+    with torch.no_grad():
+        linear.weight[logreg.classes_] = torch.as_tensor(w, dtype=linear.weight.dtype)
+        linear.bias[logreg.classes_] = torch.as_tensor(b, dtype=linear.bias.dtype)
+    learn.probe = probe
+    return probe
+
+
+# ---- the strategies: each reads like the lesson that taught it; ``lr`` is the top (head) rate, tuned per strategy
 
 def from_scratch(learn, epochs, lr):
     """Lesson 01: random weights, every layer trains (the learner is built with pretrained=False)."""
@@ -43,8 +74,8 @@ def from_scratch(learn, epochs, lr):
 
 
 def linear_probe(learn, epochs, lr):
-    """Lesson 02: a linear layer on frozen features (body and its BatchNorm statistics fixed)."""
-    learn.fit_one_cycle(epochs, lr)
+    """Lesson 02: the fitted probe on frozen features (no SGD: ``epochs`` and ``lr`` are not used)."""
+    fit_probe_head(learn)
 
 
 def head_only(learn, epochs, lr):
@@ -53,7 +84,7 @@ def head_only(learn, epochs, lr):
 
 
 def fine_tune(learn, epochs, lr):
-    """Lesson 01: fastai's recipe, the head alone for a while, then everything with slice(lr/200, lr/2)."""
+    """Lesson 01: fastai's recipe, the head alone at lr for a while, then everything with slice(lr/200, lr/2)."""
     frozen = first_stage_epochs(epochs)
     learn.fine_tune(epochs - frozen, base_lr=lr, freeze_epochs=frozen)
 
@@ -61,35 +92,33 @@ def fine_tune(learn, epochs, lr):
 def full_one_lr(learn, epochs, lr):
     """Lesson 05's baseline: unfreeze everything and train every layer group at one rate."""
     learn.unfreeze()
-    learn.fit_one_cycle(epochs, lr / 2)
+    learn.fit_one_cycle(epochs, lr)
 
 
 def discriminative(learn, epochs, lr):
-    """Lesson 05: unfreeze everything; each group trains 2.6x slower than the one above (ULMFiT)."""
+    """Lesson 05: unfreeze everything; the head at lr, each group below 2.6x slower (ULMFiT)."""
     learn.unfreeze()
-    learn.fit_one_cycle(epochs, ulmfit_slice(lr / 2, n_groups(learn)))
+    learn.fit_one_cycle(epochs, ulmfit_slice(lr, n_groups(learn)))
 
 
 def gradual(learn, epochs, lr):
-    """Lesson 04: ULMFiT's gradual unfreezing, freeze_to(-1), freeze_to(-2), ... one group per stage."""
+    """Lesson 04: freeze_to(-1), freeze_to(-2), ... one group per stage, rates as fine_tune's."""
     gradual_unfreeze(learn, gradual_schedule(epochs, n_groups(learn)), base_lr=lr)
 
 
 def gradual_one_lr(learn, epochs, lr):
-    """Gradual unfreezing with one rate for every group (ULMFiT's 'Freez' without 'discr')."""
+    """Gradual unfreezing with one rate for every trainable group (ULMFiT's 'Freez' without 'discr')."""
     for n, stage_epochs in enumerate(gradual_schedule(epochs, n_groups(learn)), 1):
         learn.freeze_to(-n)
-        learn.fit_one_cycle(stage_epochs, lr if n == 1 else lr / 2)
+        learn.fit_one_cycle(stage_epochs, lr)
 
 
 def lp_ft(learn, epochs, lr):
-    """Kumar et al. 2022: probe first (linear head, frozen body), then fine-tune everything from the probed head."""
-    probe = first_stage_epochs(epochs)
-    learn.fit_one_cycle(probe, lr)
-    if epochs > probe:
-        learn.remove_cbs(BnFreeze)
-        learn.unfreeze()
-        learn.fit_one_cycle(epochs - probe, ulmfit_slice(lr / 2, n_groups(learn)))
+    """Kumar et al. 2022: start from the fitted probe (lesson 02), then fine-tune everything, discriminative rates."""
+    fit_probe_head(learn)
+    learn.remove_cbs(BnFreeze)
+    learn.unfreeze()
+    learn.fit_one_cycle(epochs, ulmfit_slice(lr, n_groups(learn)))
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,7 @@ class Strategy:
     pretrained: bool = True
     probe_head: bool = False      # a single linear layer instead of fastai's head (``linear_head``)
     lesson: str = ""
+    tuned: bool = True            # False: no learning rate to tune (the fitted probe; its C is chosen on validation)
 
     def code_sha(self):
         """A digest of the strategy's source code, so that editing it invalidates cached results."""
@@ -107,13 +137,13 @@ class Strategy:
             src = inspect.getsource(self.train)
         except (OSError, TypeError):
             src = getattr(self.train, "__qualname__", repr(self.train))
-        extra = inspect.getsource(linear_head) if self.probe_head else ""
+        extra = inspect.getsource(linear_head) + inspect.getsource(fit_probe_head) if self.probe_head else ""
         return hashlib.sha256((src + extra).encode()).hexdigest()[:16]
 
 
 STRATEGIES = {s.name: s for s in [
     Strategy("from scratch", from_scratch, pretrained=False, lesson="01"),
-    Strategy("linear probe", linear_probe, probe_head=True, lesson="02"),
+    Strategy("linear probe", linear_probe, probe_head=True, lesson="02", tuned=False),
     Strategy("head only", head_only, lesson="02-03"),
     Strategy("fine_tune", fine_tune, lesson="01"),
     Strategy("full, one lr", full_one_lr, lesson="05"),

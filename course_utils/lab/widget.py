@@ -23,21 +23,25 @@ def _with_class(widget, name):
     return widget
 
 
+def _num(value, spec=".3f"):
+    return "" if pd.isna(value) else format(value, spec)
+
+
 def results_html(df):
-    """An HTML table with one row per finished run (strategy x seed): final accuracy, forgetting, seconds."""
-    head = ("<tr><th>strategy</th><th>aug</th><th>labels/class</th><th>seed</th><th>accuracy</th>"
-            "<th>source acc.</th><th>seconds</th></tr>")
-    rows = []
-    for r in final_epoch(df).itertuples() if not df.empty else []:
-        src = "" if pd.isna(r.source_accuracy) else f"{r.source_accuracy:.3f}"
-        rows.append(f"<tr><td>{html.escape(r.strategy)}</td><td>{'yes' if r.augment else 'no'}</td>"
-                    f"<td>{r.labels_per_class}</td><td>{r.seed}</td><td>{r.accuracy:.3f}</td>"
-                    f"<td>{src}</td><td>{r.wall_seconds:.1f}</td></tr>")
+    """An HTML table with one row per finished run (strategy x seed): its rate, validation and test accuracy,
+    source accuracy both ways (source head reattached / probe refitted), seconds."""
+    head = ("<tr><th>strategy</th><th>aug</th><th>labels/class</th><th>seed</th><th>lr</th><th>valid acc.</th>"
+            "<th>test acc.</th><th>source (head)</th><th>source (probe)</th><th>seconds</th></tr>")
+    rows = [f"<tr><td>{html.escape(r.strategy)}</td><td>{'yes' if r.augment else 'no'}</td>"
+            f"<td>{r.labels_per_class}</td><td>{r.seed}</td><td>{_num(r.lr, 'g')}</td><td>{_num(r.accuracy)}</td>"
+            f"<td>{_num(r.test_accuracy)}</td><td>{_num(r.source_accuracy)}</td><td>{_num(r.source_probe_accuracy)}</td>"
+            f"<td>{r.wall_seconds:.1f}</td></tr>" for r in (final_epoch(df).itertuples() if not df.empty else [])]
     return f"<table class='lab-table'>{head}{''.join(rows)}</table>"
 
 
 class StrategyLab:
-    """Checkboxes for strategies, sliders for labels per class, epochs and seeds, augmentation, Run and Stop."""
+    """Checkboxes for strategies, sliders for labels per class, epochs and seeds, augmentation, Run and Stop.
+    ``lr``: one rate, or ``{strategy: rate}`` as ``lab.tune_rates`` chose them (the tier's rate otherwise)."""
 
     def __init__(self, strategies=None, checked=DEFAULT_CHECKED, labels_per_class=10, epochs=5, n_seeds=3,
                  augment=False, seeds=(0, 1, 2, 3, 4), k_max=50, data=None, cache=None, lr=None):
@@ -145,7 +149,7 @@ class StrategyLab:
         self.progress.value = i
         self.results.value = results_html(self.frame)
         last = rows[-1]
-        self.status.value = (f"{i}/{n} done: {html.escape(last['strategy'])}, seed {last['seed']}: accuracy "
+        self.status.value = (f"{i}/{n} done: {html.escape(last['strategy'])}, seed {last['seed']}: validation accuracy "
                              f"{last['accuracy']:.3f}{' (from the cache)' if cached else ''}")
 
     def _work(self, settings):
