@@ -195,6 +195,7 @@ def test_widget_run_adds_rows_and_refuses_bad_ranges():
     ex.run(1e-5, 1e-3)
     assert calls == [(1e-4, 1e-2), (1e-5, 1e-3)]
     assert ex.results["head/first"].tolist() == [100.0, 100.0] and ex.results["accuracy"].tolist() == [0.5, 0.5]
+    assert "validation accuracy 0.500" in ex.status.value      # the widget chooses rates, so it reports validation
     for lo, hi in [(1e-2, 1e-4), (0, 1e-2), ("a", 1e-2)]:
         with pytest.raises(ValueError):
             ex.run(lo, hi)

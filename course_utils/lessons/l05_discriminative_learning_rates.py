@@ -216,6 +216,6 @@ class DiscriminativeLRExplorer(RunWidget):
         acc = float(acc)
         acc_shown = round(acc, 3) if math.isfinite(acc) else acc
         self.rows.append((float(f"{lo:.1e}"), float(f"{hi:.1e}"), round(hi / lo, 1), acc_shown, round(secs, 1)))
-        self.status.value = f"slice({lo:.1e}, {hi:.1e}): accuracy {acc:.3f} in {secs:.0f}s"
+        self.status.value = f"slice({lo:.1e}, {hi:.1e}): validation accuracy {acc:.3f} in {secs:.0f}s"
         self._show(self.results.drop(columns="seconds"))
         return acc
