@@ -202,7 +202,8 @@ def run_fields(strategy, seed, k, epochs, lr, augment, identity):
     s = get_strategy(strategy)
     return {"strategy": s.name, "strategy_code": s.code_sha(), "pretrained": s.pretrained, "probe_head": s.probe_head,
             "seed": int(seed), "labels_per_class": None if k is None else int(k), "epochs": int(epochs),
-            "lr": None if lr is None else float(lr), "augment": bool(augment), **identity, "mode": get_mode(), "lab": LAB_VERSION,
+            "lr": None if lr is None else float(lr), "augment": bool(augment), **identity, "mode": get_mode(),
+            "lab": LAB_VERSION,
             "backbone": backbone_identity(), "torch": torch.__version__, "fastai": fastai.__version__,
             "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
