@@ -33,7 +33,6 @@ from course_utils.lessons import l02_feature_extraction as l02
 from course_utils.lessons import l04_gradual_unfreezing as l04
 from course_utils.lessons import l05_discriminative_learning_rates as l05
 from course_utils.lessons import l06_data_augmentation as l06
-from course_utils.lessons import l06_data_augmentation as l06
 from course_utils.lessons.l03_freezing_and_layer_groups import FreezeExplorer
 from course_utils.lessons.l04_gradual_unfreezing import ScheduleExplorer
 from course_utils.lessons.l05_discriminative_learning_rates import DiscriminativeLRExplorer
@@ -403,13 +402,6 @@ CASES = [
     Case("aug do_flip 'yes'", call(cu.check_aug_knobs, do_flip="yes"), ValueError, "True or False"),
     Case("aug unknown knob", call(cu.check_aug_knobs, max_rotation=10), ValueError, "the knobs are"),
     Case("aug max_warp nan", call(cu.check_aug_knobs, max_warp=float("nan")), ValueError, "max_warp must be in"),
-    Case("per_class_accuracy flip='yes'", lambda env: (lambda: l06.per_class_accuracy(env.learner(), flip="yes")),
-         ValueError, "True or False"),
-    Case("per_class_accuracy dl=5", lambda env: (lambda: l06.per_class_accuracy(env.learner(), dl=5)),
-         ValueError, "DataLoader of labelled images"),
-    Case("gallery_digits n=0", call(l06.gallery_digits, 0), ValueError, "from 1 to 50"),
-    Case("AugmentationExplorer draws=0", call(l06.AugmentationExplorer, draws=0), ValueError, "draws must be"),
-    Case("AugmentationExplorer min_zoom", call(l06.AugmentationExplorer, min_zoom=0.8), ValueError, "set max_zoom"),
     Case("per_class_accuracy flip='yes'", lambda env: (lambda: l06.per_class_accuracy(env.learner(), flip="yes")),
          ValueError, "True or False"),
     Case("per_class_accuracy dl=5", lambda env: (lambda: l06.per_class_accuracy(env.learner(), dl=5)),
