@@ -66,7 +66,7 @@ class RunWidget:
 class LabelsPerClassExplorer(RunWidget):
     """A labels-per-class slider, a strategy picker (with ``all``) and a Train button."""
 
-    def __init__(self, train_fn, strategies, k_max, k=None, k_min=1):
+    def __init__(self, train_fn, strategies, k_max, k=None, k_min=1, metric="test accuracy"):
         if not callable(train_fn):
             raise ValueError("train_fn must be a function (k, strategy) -> accuracy")
         strategies = list(strategies)
@@ -74,7 +74,7 @@ class LabelsPerClassExplorer(RunWidget):
             raise ValueError(f"strategies must be a non-empty list of names, got {strategies!r}")
         if ALL in strategies:
             raise ValueError(f"{ALL!r} is reserved for 'train every strategy'; rename that strategy")
-        self.train_fn, self.strategies = train_fn, strategies
+        self.train_fn, self.strategies, self.metric = train_fn, strategies, str(metric)
         self.k_min, self.k_max = check_positive_int(k_min, "k_min"), check_positive_int(k_max, "k_max")
         if self.k_min > self.k_max:
             raise ValueError(f"k_min must not exceed k_max, got k_min={self.k_min} > k_max={self.k_max}")
@@ -125,5 +125,5 @@ class LabelsPerClassExplorer(RunWidget):
             col = table[name].dropna()
             ax.plot(col.index, col.to_numpy(), marker="o", label=name)
         ax.set_xscale("log")
-        return finish_axes(ax, "labelled images per class (log scale)", "test accuracy",
+        return finish_axes(ax, "labelled images per class (log scale)", self.metric,
                            legend={"loc": "lower right"})
