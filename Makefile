@@ -7,11 +7,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: setup lab test unit nbval browser browser-deps outputs pretrain bench clean
+.PHONY: setup lab test unit nbval browser browser-full browser-deps outputs pretrain bench clean
 
 # The stored outputs were computed with two torch threads; float sums depend on the thread
 # count, so the targets that execute or compare notebooks pin it (make lab uses every core).
-nbval browser outputs bench: export OMP_NUM_THREADS = 2
+nbval browser browser-full outputs bench: export OMP_NUM_THREADS = 2
 
 setup: $(STAMP)
 
@@ -41,8 +41,13 @@ nbval: setup
 
 # The lessons in a real JupyterLab driven by Playwright in Debian's Chromium (tests/browser);
 # screenshots go to test-artifacts/browser/. -rs prints why a test was skipped.
+# make browser runs only the cells tagged `browser` (what each widget needs; nbval runs the rest)
+# and Run All in lesson 00; make browser-full does Run All in every lesson.
 browser: setup browser-deps
 	$(PY) -m pytest -q -rs tests/browser
+
+browser-full: setup browser-deps
+	COURSE_BROWSER_FULL=1 $(PY) -m pytest -q -rs tests/browser
 
 # Debian's Chromium for the browser tests, installed only when missing and only as root
 # (CI); otherwise say why, and the browser tests skip with that reason.

@@ -110,8 +110,8 @@ class NotebookPage:
             wait_for(lambda: self.page.evaluate(COUNT_JS, i) is not None, timeout, f"{self.name}: {what}")
             self.wait_idle(timeout, what)
             problems = self.problems([i])
-            assert not problems, (f"{self.name}: cell {i} ({first_line(sources[i])!r}) failed, "
-                                  f"{n} of the {len(indices)} cells run:\n" + "\n".join(problems))
+            assert not problems, (f"{self.name}: cell {i} ({first_line(sources[i])!r}) failed (number {n} of the "
+                                  f"{len(indices)} cells to run; later ones were not run):\n" + "\n".join(problems))
 
     def cells(self):
         return self.page.evaluate(CELLS_JS)

@@ -16,13 +16,14 @@ import os
 import re
 import secrets
 
+import nbformat
 import pytest
 
 from lab_page import NotebookPage, cell_index, nudge_slider, set_slider, slider_value, wait_for
 from labserver import NOTEBOOKS
 from tagged_cells import BROWSER_TAG, missing_definitions, tagged
 
-RUN_ALL_TIMEOUT = 1200    # seconds for one lesson's Run All (about 1 min each on an idle 2-core CPU)
+RUN_ALL_TIMEOUT = 1200    # seconds for one lesson's Run All, or one tagged cell (about 1 min a lesson on an idle 2-core CPU)
 ACTION_TIMEOUT = 300      # seconds for one widget action (a training run)
 
 # make browser-full sets COURSE_BROWSER_FULL=1: every lesson does Run All, as a learner does.
@@ -309,7 +310,6 @@ def test_browser_cells_define_what_they_read(lesson):
 
 def test_a_failing_browser_cell_fails_the_test_by_name(page, lab_server):
     """A tagged cell that raises stops the run with its index, first line and error; later cells do not run."""
-    import nbformat
     nb_file = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("A throwaway notebook for this test."),
         nbformat.v4.new_code_cell("x = 1", metadata={"tags": [BROWSER_TAG]}),
