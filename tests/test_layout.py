@@ -1,6 +1,8 @@
 """The package's layout rules (issue 11): one small core, one module per lesson, the lab, per-lesson checks.
 
-* at most 28 Python files and 4,000 lines in ``course_utils``;
+* at most 28 Python files and 4,400 lines in ``course_utils`` (issue 11 cut Part 1's plumbing to 3,995 lines; the
+  measurement protocol of issue 12 -- validation/test splits, paired intervals, rate grids, the fitted probe, two
+  backbones, forgetting two ways -- added about 310; a budget, so that growth stays a decision);
 * no two course modules define the same public name, and none shadows a name of ``fastai.vision.all``;
 * a lesson's own module is imported only by that lesson, its checks module and the tests;
 * a lesson imports from at most three course modules, as ``cu`` / its module / its checks (never ``L``).
@@ -54,7 +56,7 @@ def notebook_code(path):
 
 def test_the_package_is_small_in_lines():
     lines = sum(len(f.read_text().splitlines()) for f in FILES)
-    assert lines <= 4000, f"course_utils has {lines} lines (at most 4000)"
+    assert lines <= 4400, f"course_utils has {lines} lines (at most 4400)"
 
 
 def test_the_package_has_at_most_28_files():
