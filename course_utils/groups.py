@@ -198,10 +198,11 @@ def gradual_unfreeze(learn, epochs_per_stage, base_lr=2e-3, lr_mult=100, pct_sta
     """Train ``learn`` stage by stage: stage ``i`` calls ``freeze_to(-i)`` then ``fit_one_cycle``."""
     plan = stage_plan(epochs_per_stage, n_groups(learn))
     for name, value, least in (("base_lr", base_lr, 0), ("lr_mult", lr_mult, 1)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > least \
-                or not math.isfinite(value):
-            raise ValueError(f"{name} must be a finite number above {least}, got {value!r}"
-                             + (" (earlier groups train lr_mult times more slowly than the head)" if least else ""))
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+                or not (value >= least if least else value > least):
+            raise ValueError(f"{name} must be a finite number {'of at least' if least else 'above'} {least}, got {value!r}"
+                             + (" (earlier groups train lr_mult times more slowly than the head; 1: one rate)"
+                                if least else ""))
     for n, epochs in plan:
         learn.freeze_to(n)
         if n == -1:

@@ -93,6 +93,14 @@ def test_gradual_unfreeze_makes_fine_tunes_calls_stage_by_stage():
     ]
 
 
+def test_gradual_unfreeze_with_lr_mult_1_gives_every_group_one_rate():
+    fake = FakeLearner()
+    gradual_unfreeze(fake, [1, 1], base_lr=1e-2, lr_mult=1)
+    assert fake.calls[-1] == ("fit_one_cycle", 1, (5e-3, 5e-3), {"pct_start": 0.3, "div": 5.0})
+    with pytest.raises(ValueError, match="at least 1"):
+        gradual_unfreeze(fake, [1, 1], lr_mult=0.5)
+
+
 def test_gradual_unfreeze_refuses_bad_schedules_before_training():
     fake = FakeLearner(n_groups=3)
     for bad in ([], [1, 0], [1, 1, 1, 1]):
