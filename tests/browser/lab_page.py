@@ -92,26 +92,32 @@ class NotebookPage:
         return wait_for(settled, timeout, f"{self.name}: {what}", interval=1.0)
 
     def run_cells(self, indices, timeout):
-        """Run the code cells ``indices`` one at a time, in order, as a learner selecting each and pressing Run.
+        """Run the code cells ``indices`` in order, as a learner selecting them and pressing Run, and wait.
 
-        Each is made the only selected cell and run with JupyterLab's ``notebook:run-cell``; the next one
-        starts when the kernel is idle again. The first cell that fails (an error without the
-        ``raises-exception`` tag, or a cell that never ran) fails the test with the cell's index and first line.
+        They are selected together and run with JupyterLab's ``notebook:run-cell``: one queue, as Run
+        All makes (one cell at a time would wait for an idle kernel between cells, seconds each). The
+        first cell that failed (an error without the ``raises-exception`` tag; the kernel then skips
+        the rest) fails the test, named by its index and first line.
         """
-        sources = [c.source for c in nbformat.read(self.path, as_version=4).cells]
-        for n, i in enumerate(indices, 1):
-            self.page.evaluate("""(i) => {
-              const app = window.jupyterapp, nb = app.shell.currentWidget.content;
-              nb.deselectAll();
-              nb.activeCellIndex = i;
-              app.commands.execute('notebook:run-cell');   // not awaited: its execution count is polled below
-            }""", i)
-            what = f"cell {i} ({first_line(sources[i])!r}, {n} of {len(indices)}) to run"
-            wait_for(lambda: self.page.evaluate(COUNT_JS, i) is not None, timeout, f"{self.name}: {what}")
-            self.wait_idle(timeout, what)
-            problems = self.problems([i])
-            assert not problems, (f"{self.name}: cell {i} ({first_line(sources[i])!r}) failed (number {n} of the "
-                                  f"{len(indices)} cells to run; later ones were not run):\n" + "\n".join(problems))
+        selected = self.page.evaluate("""(indices) => {
+          const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+          nb.deselectAll();
+          nb.activeCellIndex = indices[0];
+          for (const i of indices) nb.select(nb.widgets[i]);
+          const chosen = nb.widgets.map((c, i) => nb.isSelectedOrActive(c) ? i : -1).filter(i => i >= 0);
+          app.commands.execute('notebook:run-cell');   // not awaited: the prompts are polled below
+          return chosen;
+        }""", list(indices))
+        assert selected == list(indices), f"{self.name}: selected cells {selected} instead of {list(indices)}"
+        wait_for(lambda: self.page.evaluate(COUNT_JS, indices[0]) is not None or self.state().get("queued"),
+                 60, f"{self.name}: cell {indices[0]}, the first of {list(indices)}, to start")
+        self.wait_idle(timeout, f"cells {list(indices)} to run")
+        problems = self.problems(indices)
+        if problems:                                   # in cell order: the first is the cell that failed
+            first = int(problems[0].split()[1])
+            source = nbformat.read(self.path, as_version=4).cells[first].source
+            raise AssertionError(f"{self.name}: cell {first} ({first_line(source)!r}) failed "
+                                 f"(cells run, in order: {list(indices)}):\n" + "\n".join(problems))
 
     def cells(self):
         return self.page.evaluate(CELLS_JS)

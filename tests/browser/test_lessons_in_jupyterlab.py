@@ -1,7 +1,7 @@
 """Every lesson with a widget, in a real JupyterLab in Chromium: run the lesson's cells, then use the widget.
 
 For each lesson: open it and run the code cells tagged ``browser`` (the ones its widget needs:
-imports, the definitions its training function calls, the widget cell), one by one, checking
+imports, the definitions its training function calls, the widget cell), in order, checking
 that each ran without an error; then do what a learner does with the lesson's main widget and
 check that the page changes as it should. nbval already executes every cell of every lesson, so
 running them all again here would only repeat that work; one lesson (``ALWAYS_FULL``) still does
@@ -23,7 +23,7 @@ from lab_page import NotebookPage, cell_index, nudge_slider, set_slider, slider_
 from labserver import NOTEBOOKS
 from tagged_cells import BROWSER_TAG, missing_definitions, tagged
 
-RUN_ALL_TIMEOUT = 1200    # seconds for one lesson's Run All, or one tagged cell (about 1 min a lesson on an idle 2-core CPU)
+RUN_ALL_TIMEOUT = 1200    # seconds for one lesson's Run All, or its tagged cells (about 1 min on an idle 2-core CPU)
 ACTION_TIMEOUT = 300      # seconds for one widget action (a training run)
 
 # make browser-full sets COURSE_BROWSER_FULL=1: every lesson does Run All, as a learner does.
