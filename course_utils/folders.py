@@ -123,8 +123,8 @@ def make_splitter(valid_pct, split_seed, label_func, k=None, k_seed=0):
 
 def hold_out_test(files, test_pct, split_seed):
     """``(rest, test)``: a fixed, seeded ``test_pct`` share of ``files`` kept for reported results only."""
-    rest, test = RandomSplitter(test_pct, seed=split_seed)(sorted(files, key=str))
     ordered = sorted(files, key=str)
+    rest, test = RandomSplitter(test_pct, seed=split_seed)(ordered)
     return [ordered[i] for i in rest], [ordered[i] for i in test]
 
 

@@ -142,13 +142,14 @@ def choose_lr(valid_score, rates):
 
 
 class PairedDiff(NamedTuple):
-    """Mean per-seed difference ``a - b`` with its 95% interval; ``verdict`` names the better one or says none."""
+    """Mean per-seed difference ``a - b`` with its interval; ``verdict`` names the better one or says none."""
     a: str
     b: str
     mean: float
     lo: float
     hi: float
     n: int
+    confidence: float = 0.95
 
     @property
     def direction(self):
@@ -160,7 +161,8 @@ class PairedDiff(NamedTuple):
         return {1: f"{self.a} better", -1: f"{self.b} better", 0: "no detectable difference"}[self.direction]
 
     def __str__(self):
-        return (f"{self.a} − {self.b}: {self.mean:+.3f} [95% CI {self.lo:+.3f}, {self.hi:+.3f}] over {self.n} seeds"
+        return (f"{self.a} − {self.b}: {self.mean:+.3f} [{self.confidence:.0%} CI {self.lo:+.3f}, {self.hi:+.3f}] "
+                f"over {self.n} seeds"
                 f" → {self.verdict}")
 
 
@@ -182,7 +184,7 @@ def paired_diff(a, b, names=("A", "B"), confidence=0.95):
     d = x - y
     half = stats.t.ppf((1 + confidence) / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size)
     m = float(d.mean())
-    return PairedDiff(str(names[0]), str(names[1]), m, m - float(half), m + float(half), int(d.size))
+    return PairedDiff(str(names[0]), str(names[1]), m, m - float(half), m + float(half), int(d.size), confidence)
 
 
 def paired_table(results, baseline):

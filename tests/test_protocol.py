@@ -26,7 +26,9 @@ def test_paired_diff_uses_the_t_interval():
     d = cu.paired_diff([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])
     # mean 2, sd 1, n 3: half width t(0.975, 2) * 1 / sqrt(3) = 4.303 / 1.732
     assert d.mean == pytest.approx(2.0) and d.hi - d.mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
-    assert d.direction == 0 and d.verdict == "no detectable difference"
+    assert d.direction == 0 and d.verdict == "no detectable difference" and "[95% CI" in str(d)
+    d90 = cu.paired_diff([1.0, 2.0, 3.0], [0.0, 0.0, 0.0], confidence=0.9)
+    assert d90.hi < d.hi and "[90% CI" in str(d90)
 
 
 def test_pairing_matters_a_shared_seed_effect_cancels():
