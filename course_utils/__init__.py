@@ -19,7 +19,7 @@ from .config import (DATA_DIR, DEFAULT_SEEDS, MODES, REPO_ROOT, SEEDS_ENV, check
                      seed_everything, set_mode, tier_settings)
 from .data import (AUG_DEFAULTS, CHARS, CLASSES, DIGIT_SAFE, DIGIT_SAFE_PAD, IMAGE_SIZE, LETTERS, N_TEST, N_VALID,  # noqa: E402
                    PAD_MODES,
-                   RECIPE, check_aug_knobs, checked_aug_transforms, digit_images, digit_safe_tfms, digits_dls,
+                   RECIPE, check_aug_knobs, checked_aug_transforms, digit_images, digit_safe_tfms, digit_tensors, digits_dls,
                    few_shot_indices, make_source_data, max_labels_per_class, split_indices, tier_arch, tier_dls,
                    tier_max_labels_per_class, to_tensor)
 from .folders import folder_dls, pets_dls, validate_image_folder  # noqa: E402

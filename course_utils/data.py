@@ -5,8 +5,8 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import torch
-from fastai.vision.all import (CategoryBlock, DataBlock, ImageBlock, IndexSplitter, Normalize, PILImage,
-                               aug_transforms)
+from fastai.vision.all import (CategoryBlock, DataBlock, ImageBlock, IndexSplitter, IntToFloatTensor, Normalize,
+                               PILImage, TensorImage, TransformBlock, aug_transforms)
 from PIL import Image, ImageDraw, ImageFont
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
@@ -115,6 +115,12 @@ def digit_images(size=IMAGE_SIZE):
 
 
 @lru_cache(maxsize=1)
+def digit_tensors():
+    """The digits as one uint8 tensor (N, 3, size, size): what fastai's image pipeline makes of each, made once."""
+    return torch.from_numpy(np.ascontiguousarray(digit_images()[0].transpose(0, 3, 1, 2)))
+
+
+@lru_cache(maxsize=1)
 def split_indices():
     """``(pool, valid, test)``: the pool training draws come from, the validation and the test split (stratified)."""
     _, y = digit_images()
@@ -156,9 +162,13 @@ def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_st
     if normalize_stats is None:
         from .backbone import read_card
         normalize_stats = read_card()["normalize_stats"]
+    if item_tfms is None:   # decoded once: uint8 tensors, as PILImage.create + ToTensor would give, without PIL
+        images, get_x = TransformBlock(batch_tfms=IntToFloatTensor), lambda i: TensorImage(digit_tensors()[i])
+    else:                   # item transforms (Resize, crops) work on PIL images
+        images, get_x = ImageBlock, lambda i: PILImage.create(x[i])
     block = DataBlock(
-        blocks=(ImageBlock, CategoryBlock(vocab=CLASSES)),
-        get_x=lambda i: PILImage.create(x[i]),
+        blocks=(images, CategoryBlock(vocab=CLASSES)),
+        get_x=get_x,
         get_y=lambda i: CLASSES[y[i]],
         splitter=IndexSplitter(np.arange(len(train), len(items))),
         item_tfms=item_tfms,

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 
 from course_utils.data import (CLASSES, N_TEST, N_VALID, digit_images, digits_dls, few_shot_indices,
                                  max_labels_per_class, split_indices)
@@ -54,3 +55,21 @@ def test_dls_train_on_k_per_class_validate_on_the_validation_split_and_carry_the
 def test_tiny_k_still_gives_a_batch():
     dls = digits_dls(1, seed=0, bs=64)
     assert len(dls.train) == 1
+
+
+def test_in_memory_digits_give_the_batches_the_pil_path_gives():
+    """Without item transforms the digits come from one decoded uint8 tensor (fast); with them (here an empty
+    list) through PIL. Same seed, same batches, bit for bit: the lessons' numbers do not depend on the path."""
+    from fastai.vision.all import TensorImage, set_seed
+    set_seed(0)
+    fast = digits_dls(5, seed=3)
+    set_seed(0)               # a DataLoader seeds its shuffling from the global state when it is built
+    slow = digits_dls(5, seed=3, item_tfms=[])
+    for get in (lambda d: d.train, lambda d: d.valid, lambda d: d.test_dl(d.test_items[:40], with_labels=True)):
+        set_seed(0)
+        a = [(x.clone(), y.clone()) for x, y in get(fast)]
+        set_seed(0)
+        b = [(x.clone(), y.clone()) for x, y in get(slow)]
+        assert len(a) == len(b) > 0
+        assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+        assert type(a[0][0]) is type(b[0][0]) is TensorImage

@@ -305,3 +305,12 @@ def test_benchmark_end_to_end_on_throwaway_notebooks(tmp_path):
     assert text.startswith("intro\n<!-- benchmark:start -->\n") and text.endswith("<!-- benchmark:end -->\noutro\n")
     assert "| lesson `01_quick.ipynb` |" in text and "| pass |" in text
     assert "did not complete: lesson `07_broken.ipynb`" in res.stdout
+
+
+def test_benchmark_reports_a_ratio_as_a_ratio():
+    bench = load_benchmark()
+    rec = {"label": "fastai ÷ plain", "target_ratio": 1.3, "ratio": 1.19, "wall_s": 0.7, "exit_code": 0}
+    assert bench._result(rec) == "pass"
+    assert bench._result({**rec, "ratio": 1.4}) == "over"
+    table = bench.markdown_table({"machine": {}, "env": {}, "date": "2026-12-04", "items": [{**rec, "result": "pass"}]})
+    assert "| fastai ÷ plain | 1.19× | - | ≤ 1.3× | pass |" in table
