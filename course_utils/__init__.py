@@ -26,6 +26,8 @@ from .folders import folder_dls, pets_dls, validate_image_folder  # noqa: E402
 from .backbone import (BACKBONES, MiniResNet, classifier_accuracy, environment_report,  # noqa: E402
                        heldout_source_data, load_checkpoint, mini_resnet, mini_resnet_split, mini_resnet_with_digits,
                        pretrained_model, read_card, source_accuracy, source_classifier, source_probe_accuracy)
+from .efficientnet import (check_image_size, efficientnet_card, efficientnet_lite0, imagenet_top,  # noqa: E402
+                           min_image_size, photos)
 from .groups import (ULMFIT_FACTOR, check_group_index, check_rate, check_schedule, check_splitter_output,  # noqa: E402
                      count_trainable, frozen_groups, gradual_unfreeze, group_counts, group_names, group_trains,
                      n_groups, stage_plan, ulmfit_lrs, ulmfit_slice)

@@ -103,7 +103,7 @@ SPLIT_SEED = 0
 CLASSES = [str(d) for d in range(10)]
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def digit_images(size=IMAGE_SIZE):
     """``(x, y)``: uint8 images (N, size, size, 3), light ink on dark like the source data, and labels."""
     d = load_digits()
@@ -114,10 +114,10 @@ def digit_images(size=IMAGE_SIZE):
     return x, d.target.astype(np.int64)
 
 
-@lru_cache(maxsize=1)
-def digit_tensors():
+@lru_cache(maxsize=4)
+def digit_tensors(size=IMAGE_SIZE):
     """The digits as one uint8 tensor (N, 3, size, size): what fastai's image pipeline makes of each, made once."""
-    return torch.from_numpy(np.ascontiguousarray(digit_images()[0].transpose(0, 3, 1, 2)))
+    return torch.from_numpy(np.ascontiguousarray(digit_images(size)[0].transpose(0, 3, 1, 2)))
 
 
 @lru_cache(maxsize=1)
@@ -152,18 +152,20 @@ def default_batch_size(n_train, steps=6, lo=4, hi=16):
     return max(lo, min(hi, n_train // steps))
 
 
-def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_stats=None):
-    """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed validation split as ``valid``."""
+def digits_dls(k, seed=0, bs=None, item_tfms=None, batch_tfms=None, normalize_stats=None, size=IMAGE_SIZE):
+    """fastai DataLoaders: ``k`` labelled digits per class to train on, the fixed validation split as ``valid``;
+    ``size``: the side in pixels the 8x8 scans are upsampled to (32 for the MiniResNet)."""
     if bs is not None:
         check_positive_int(bs, "bs (the batch size)", "or None for a size that suits k")
-    x, y = digit_images()
+    size = check_positive_int(size, "size (pixels)", "e.g. 32, or 64 for EfficientNet-Lite0")
+    x, y = digit_images(size)
     train, valid = few_shot_indices(k, seed), split_indices()[1]
     items = np.concatenate([train, valid])
     if normalize_stats is None:
         from .backbone import read_card
         normalize_stats = read_card()["normalize_stats"]
     if item_tfms is None:   # decoded once: uint8 tensors, as PILImage.create + ToTensor would give, without PIL
-        images, get_x = TransformBlock(batch_tfms=IntToFloatTensor), lambda i: TensorImage(digit_tensors()[i])
+        images, get_x = TransformBlock(batch_tfms=IntToFloatTensor), lambda i: TensorImage(digit_tensors(size)[i])
     else:                   # item transforms (Resize, crops) work on PIL images
         images, get_x = ImageBlock, lambda i: PILImage.create(x[i])
     block = DataBlock(

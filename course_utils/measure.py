@@ -132,7 +132,8 @@ def test_accuracy(learn):
 
 
 def choose_lr(valid_score, rates):
-    """``(best rate, {rate: score})``: ``valid_score(lr)`` is a validation score, higher is better."""
+    """``(best rate, {rate: score})``: ``valid_score(lr)`` is a validation score, higher is better; a tie goes to the
+    rate listed first in ``rates`` (list the grid from low to high to prefer the gentler rate)."""
     rates = [float(r) for r in rates]
     if not rates or not all(np.isfinite(r) and r > 0 for r in rates):
         raise ValueError(f"rates must be a non-empty list of positive numbers (a log grid such as 1e-3, 3e-3, 1e-2), "

@@ -1,8 +1,9 @@
 """The package's layout rules (issue 11): one small core, one module per lesson, the lab, per-lesson checks.
 
-* at most 28 Python files and 4,400 lines in ``course_utils`` (issue 11 cut Part 1's plumbing to 3,995 lines; the
-  measurement protocol of issue 12 -- validation/test splits, paired intervals, rate grids, the fitted probe, two
-  backbones, forgetting two ways -- added about 310; a budget, so that growth stays a decision);
+* at most 36 Python files and 6,000 lines in ``course_utils``. Part 1 (lessons 00-07) ended at 28 files and 4,400
+  lines (issue 11 cut its plumbing to 3,995; the measurement protocol of issue 12 added about 310). Part 2 (lessons
+  08-10) may add per lesson a module and a checks module, plus one module per real network (EfficientNet-Lite0,
+  MiniLM): 8 files, about 1,600 lines. A budget, so that growth stays a decision;
 * no two course modules define the same public name, and none shadows a name of ``fastai.vision.all``;
 * a lesson's own module is imported only by that lesson, its checks module and the tests;
 * a lesson imports from at most three course modules, as ``cu`` / its module / its checks (never ``L``).
@@ -56,11 +57,11 @@ def notebook_code(path):
 
 def test_the_package_is_small_in_lines():
     lines = sum(len(f.read_text().splitlines()) for f in FILES)
-    assert lines <= 4400, f"course_utils has {lines} lines (at most 4400)"
+    assert lines <= 6000, f"course_utils has {lines} lines (at most 6000)"
 
 
-def test_the_package_has_at_most_28_files():
-    assert len(FILES) <= 28, f"course_utils has {len(FILES)} Python files (at most 28)"
+def test_the_package_has_at_most_36_files():
+    assert len(FILES) <= 36, f"course_utils has {len(FILES)} Python files (at most 36)"
 
 
 def test_no_two_modules_define_the_same_public_name():
