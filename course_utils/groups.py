@@ -4,6 +4,8 @@ import math
 import numbers
 
 import torch
+from fastai.callback.core import Callback
+from fastai.callback.progress import Recorder
 from fastai.torch_core import norm_types
 from torch import nn
 
@@ -211,3 +213,16 @@ def gradual_unfreeze(learn, epochs_per_stage, base_lr=2e-3, lr_mult=100, pct_sta
             lr = base_lr / 2
             learn.fit_one_cycle(epochs, slice(lr / lr_mult, lr), pct_start=pct_start, div=div, **kwargs)
     return plan
+
+
+class BnEval(Callback):
+    """Keep every BatchNorm layer of the body in inference mode while training: running statistics fixed at the
+    pretrained ones, whether or not the layer's weights train. fastai's ``BnFreeze`` does this only for frozen layers;
+    EfficientNet needs it after ``unfreeze`` too (lesson 08)."""
+
+    order = Recorder.order + 1   # after TrainEvalCallback has put the model in training mode
+
+    def before_train(self):
+        for m in self.learn.model[0].modules():
+            if isinstance(m, norm_types):
+                m.eval()

@@ -104,3 +104,42 @@ def test_slice_gives_each_group_its_rate(learn):
 def test_digits_at_64px(dls):
     xb, yb = dls.one_batch()
     assert xb.shape[1:] == (3, 64, 64) and abs(float(xb.mean())) < 1.5
+
+
+def test_the_lab_takes_the_network_and_its_cache_key_records_it():
+    from course_utils import lab
+    from course_utils.lab.runs import bn_eval, data_identity, run_dls
+    ident = data_identity()
+    mini = lab.run_fields("fine_tune", 0, 10, 5, 1e-2, False, ident)
+    eff = lab.run_fields("fine_tune", 0, 10, 5, 1e-2, False, ident, arch=en.efficientnet_lite0)
+    scratch = lab.run_fields("from scratch", 0, 10, 5, 1e-2, False, ident, arch=en.efficientnet_lite0)
+    assert lab.cache_key(mini) != lab.cache_key(eff)
+    assert eff["backbone"].startswith("efficientnet_lite0:" + en.efficientnet_card()["sha256"])
+    assert eff["bn_eval"] and not scratch["bn_eval"] and not mini["bn_eval"]
+    assert bn_eval(en.efficientnet_lite0) and not bn_eval(None)
+    dls = run_dls(2, 0, arch=en.efficientnet_lite0)
+    xb, _ = dls.valid.one_batch()
+    assert xb.shape[1:] == (3, 32, 32) and float(xb.min()) >= -1.0 - 1e-6   # (x - 0.5) / 0.5, not the card's stats
+
+
+def test_a_lab_run_on_the_network_keeps_batchnorm_statistics(tmp_path):
+    from course_utils import lab
+    df = lab.compare_strategies(["head only"], seeds=[0], labels_per_class=1, epochs=1, lr=1e-3, cache=tmp_path,
+                                arch=en.efficientnet_lite0)
+    row = lab.final_epoch(df).iloc[0]
+    assert 0 <= row["test_accuracy"] <= 1 and 0 <= row["source_accuracy"] <= 1
+    assert row["source_probe_accuracy"] != row["source_probe_accuracy"]   # NaN: no probe view for ImageNet
+    again = lab.compare_strategies(["head only"], seeds=[0], labels_per_class=1, epochs=1, lr=1e-3, cache=tmp_path,
+                                   arch=en.efficientnet_lite0)
+    assert again.equals(df)
+
+
+def test_bn_eval_keeps_running_statistics(dls):
+    from course_utils.groups import BnEval
+    learn = vision_learner(dls, en.efficientnet_lite0, cbs=BnEval())
+    learn.unfreeze()
+    before = learn.model[0][0][2].running_mean.clone()
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-4)
+    assert torch.equal(before, learn.model[0][0][2].running_mean)
+    assert learn.model[0][0][2].weight.requires_grad

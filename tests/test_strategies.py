@@ -80,7 +80,7 @@ def test_rates_are_chosen_on_validation_and_never_see_the_test_split(monkeypatch
     real = runs._digits_eval_tensors(runs._digits_fingerprint())
     x, y = real["test"]
     monkeypatch.setattr(runs, "_digits_eval_tensors",
-                        lambda fp: {**real, "test": (torch.full_like(x, float("nan")), y.flip(0))})
+                        lambda fp, *args: {**real, "test": (torch.full_like(x, float("nan")), y.flip(0))})
     rates_nan, grid_nan = tune_rates(**setting, cache=tmp_path / "b")
     assert rates_nan == rates and grid_nan["accuracy"].tolist() == grid["accuracy"].tolist()
     assert grid_nan["test_accuracy"].tolist() != grid["test_accuracy"].tolist()

@@ -20,7 +20,7 @@ from fastai.torch_core import no_random
 from ..config import get_mode, is_whole_number, seed_everything, tier_settings
 from ..data import digit_images, digit_safe_tfms, digits_dls, split_indices, tier_arch, tier_dls
 from ..folders import folder_dls, validate_image_folder
-from ..groups import count_trainable
+from ..groups import BnEval, count_trainable
 from ..measure import EpochLog, SkipValidation, choose_lr, test_accuracy
 from .strategies import get_strategy, make_learner
 
@@ -189,32 +189,60 @@ def data_identity(data=None):
     return {"data": "folder", "fingerprint": folder_fingerprint(data), "classes": info["classes"]}
 
 
-def backbone_identity():
-    """The backbone's checksum (quick tier, from the model card) or the torchvision weights' name (full tier)."""
-    if get_mode() == "full":
+def backbone_identity(arch=None):
+    """The backbone: its name and weights' checksum (from its card), or the torchvision weights' name (full tier)."""
+    from ..efficientnet import efficientnet_card, efficientnet_lite0
+    if arch is efficientnet_lite0:
+        return f"efficientnet_lite0:{efficientnet_card()['sha256']}"
+    if get_mode() == "full" and arch is None:
         return f"{tier_arch().__name__}:IMAGENET1K"
-    from ..backbone import read_card
-    return read_card()["sha256"]
+    from ..backbone import SOURCE_OF, read_card
+    source = SOURCE_OF.get(arch or tier_arch())
+    if source is None:
+        raise ValueError(f"the lab knows the MiniResNets and cu.efficientnet_lite0, not {getattr(arch, '__name__', arch)!r}")
+    return read_card(source=source)["sha256"] if source == "letters" else f"{arch.__name__}:{read_card(source=source)['sha256']}"
 
 
-def run_fields(strategy, seed, k, epochs, lr, augment, identity):
+def run_fields(strategy, seed, k, epochs, lr, augment, identity, arch=None):
     """Everything that changes one run's result: the cache key's fields."""
     s = get_strategy(strategy)
     return {"strategy": s.name, "strategy_code": s.code_sha(), "pretrained": s.pretrained, "probe_head": s.probe_head,
             "seed": int(seed), "labels_per_class": None if k is None else int(k), "epochs": int(epochs),
             "lr": None if lr is None else float(lr), "augment": bool(augment), **identity, "mode": get_mode(),
             "lab": LAB_VERSION,
-            "backbone": backbone_identity(), "torch": torch.__version__, "fastai": fastai.__version__,
+            "backbone": backbone_identity(arch), "bn_eval": bn_eval(arch) and s.pretrained,
+            "torch": torch.__version__, "fastai": fastai.__version__,
             "threads": torch.get_num_threads(), "device": "cuda" if torch.cuda.is_available() else "cpu"}
 
 
 # ---- one run ----------------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _digits_eval_tensors(fingerprint):
+def bn_eval(arch=None):
+    """True for the backbones the lab trains with BatchNorm in inference mode (``cu.BnEval``): EfficientNet-Lite0,
+    whose few-shot fine-tuning collapses with fastai's default of BatchNorm in training mode (lesson 08 measures it).
+    Pretrained strategies only: a network trained from scratch has no statistics worth keeping."""
+    from ..efficientnet import efficientnet_lite0
+    return arch is efficientnet_lite0
+
+
+def arch_input(arch=None):
+    """``{"size": pixels, "normalize_stats": stats}`` the digits are given to ``arch`` with."""
+    from ..efficientnet import efficientnet_lite0
+    if arch is efficientnet_lite0:
+        from ..efficientnet import STATS
+        return {"size": EFFICIENTNET_SIZE, "normalize_stats": STATS}
+    return {"size": tier_settings()["size"], "normalize_stats": None}
+
+
+EFFICIENTNET_SIZE = 32   # the smallest input EfficientNet-Lite0 takes, and the miniature's own: identical images
+
+
+@lru_cache(maxsize=2)
+def _digits_eval_tensors(fingerprint, size=32, stats=None):
     """``{"valid": (x, y), "test": (x, y)}``: the fixed splits decoded and normalised once per kernel."""
+    stats = None if stats is None else [list(s) for s in stats]
     with no_random(0):   # building and iterating a DataLoader draws random numbers: a run must not
-        dls = digits_dls(1, seed=0)    # depend on whether it is the kernel's first (fastai restores them)
+        dls = digits_dls(1, seed=0, size=size, normalize_stats=stats)   # depend on whether it is the kernel's first
         out = {}
         for name, dl in (("valid", dls.valid), ("test", dls.test_dl(dls.test_items, with_labels=True))):
             xs, ys = zip(*[(x.cpu(), y.cpu()) for x, y in dl])
@@ -222,10 +250,11 @@ def _digits_eval_tensors(fingerprint):
     return out
 
 
-def _fast_digits_valid(dls):
+def _fast_digits_valid(dls, size=32, stats=None):
     """The validation split as ready tensors (decoded once per kernel, not once per epoch); the test split rides
     along in ``fast_test`` and is read only once a run is finished."""
-    splits = _digits_eval_tensors(_digits_fingerprint())
+    stats = None if stats is None else tuple(tuple(s) for s in stats)
+    splits = _digits_eval_tensors(_digits_fingerprint(), size, stats)
     valid = TfmdDL(list(zip(*splits["valid"])), bs=256, device=dls.device, num_workers=0)   # no worker processes
     fast = DataLoaders(dls.train, valid, device=dls.device)
     fast.fast_test = splits["test"]
@@ -248,24 +277,30 @@ def _aug_tfms(data):
     return aug_transforms()
 
 
-def run_dls(k, seed, augment=False, data=None):
-    """The DataLoaders one run trains on: the tier's data or a folder, with or without augmentation."""
+def run_dls(k, seed, augment=False, data=None, arch=None):
+    """The DataLoaders one run trains on: the tier's data or a folder, with or without augmentation, at the size and
+    normalisation ``arch`` takes."""
     batch_tfms = _aug_tfms(data) if augment else None
+    given = arch_input(arch)
+    if data is None and get_mode() == "quick":
+        dls = digits_dls(k, seed=seed, batch_tfms=batch_tfms, **given)
+        return _fast_digits_valid(dls, given["size"], given["normalize_stats"])
     if data is None:
-        dls = tier_dls(k, seed=seed, batch_tfms=batch_tfms)
-        return _fast_digits_valid(dls) if get_mode() == "quick" else dls
-    return folder_dls(data, k=k, seed=seed, size=tier_settings()["size"], batch_tfms=batch_tfms)
+        return tier_dls(k, seed=seed, batch_tfms=batch_tfms)
+    return folder_dls(data, k=k, seed=seed, size=given["size"] if arch else tier_settings()["size"],
+                      batch_tfms=batch_tfms)
 
 
-def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None):
+def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None, arch=None):
     """Train one run and return its rows (one dict per epoch). Raises ``LabStopped`` if ``stop`` was set."""
     strategy = get_strategy(strategy)
     start = time.perf_counter()
     seed_everything(seed)
-    dls = run_dls(k, seed, augment, data)
+    dls = run_dls(k, seed, augment, data, arch)
     log = EpochLog(start)
     cbs = [log, SkipValidation()] + ([StopOnEvent(stop)] if stop is not None else [])   # validated once, at the end
-    learn = make_learner(strategy, dls, tier_arch(), cbs=cbs)
+    cbs += [BnEval()] if bn_eval(arch) and strategy.pretrained else []   # from scratch has no statistics to keep
+    learn = make_learner(strategy, dls, arch or tier_arch(), cbs=cbs)
     with learn.no_bar(), learn.no_logging():
         strategy.train(learn, epochs, lr)
         if stop is not None and stop.is_set():
@@ -275,9 +310,13 @@ def train_run(strategy, seed, k, epochs, lr, augment=False, data=None, stop=None
         log.rows[-1]["valid_loss"], log.rows[-1]["accuracy"] = map(float, learn.validate())
     test = final_test_accuracy(learn)
     source = probe = math.nan
-    if get_mode() == "quick":
-        from ..backbone import source_accuracy, source_probe_accuracy
-        source, probe = source_accuracy(learn.model[0]), source_probe_accuracy(learn.model[0])
+    from ..efficientnet import efficientnet_lite0, imagenet_agreement
+    if arch is efficientnet_lite0:   # forgetting of ImageNet: the original head's top-1 on photographs, kept or not
+        source = imagenet_agreement(learn.model[0])
+    elif get_mode() == "quick":
+        from ..backbone import SOURCE_OF, source_accuracy, source_probe_accuracy
+        src = SOURCE_OF.get(arch or tier_arch(), "letters")
+        source, probe = source_accuracy(learn.model[0], source=src), source_probe_accuracy(learn.model[0], source=src)
     rows = [{"strategy": strategy.name, "augment": bool(augment), "labels_per_class": k, "seed": int(seed),
              "lr": math.nan if lr is None else float(lr), "epoch": h["epoch"],
              "train_loss": h.get("train_loss", math.nan), "valid_loss": h.get("valid_loss", math.nan),
@@ -329,9 +368,10 @@ def plan_runs(strategies, seeds, labels_per_class, augment):
 
 
 def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, augment=False, data=None,
-                       cache=None, stop=None, on_run=None):
+                       cache=None, stop=None, on_run=None, arch=None):
     """Run (or read from the cache) every strategy x seed x labels per class x augmentation; a tidy DataFrame.
-    ``lr``: one rate for every strategy, or ``{strategy name: rate}`` (e.g. from ``tune_rates``)."""
+    ``lr``: one rate for every strategy, or ``{strategy name: rate}`` (e.g. from ``tune_rates``); ``arch``: the
+    backbone (default: the tier's; ``cu.efficientnet_lite0`` takes the digits at 64 px)."""
     lr = tier_settings()["lr"] if lr is None else lr
     check_budget(epochs, lr)
     runs = plan_runs(strategies, seeds, labels_per_class, augment)
@@ -343,12 +383,12 @@ def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, aug
             stopped = True
             break
         rate = rate_of(strategy, lr)
-        fields = run_fields(strategy, seed, k, epochs, rate, aug, identity)
+        fields = run_fields(strategy, seed, k, epochs, rate, aug, identity, arch)
         got = store.get(fields) if store is not None else None
         cached = got is not None
         if not cached:
             try:
-                got = train_run(strategy, seed, k, epochs, rate, aug, data, stop)
+                got = train_run(strategy, seed, k, epochs, rate, aug, data, stop, arch)
             except LabStopped:
                 stopped = True
                 break
