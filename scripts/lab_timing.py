@@ -7,6 +7,7 @@
   one run    the same with seed 1: what each further strategy x seed costs (data, training with
              one validation pass, test accuracy, forgetting)              target <= 1.2 s
   cached     both runs again, answered from the cache                    target <= 1 s
+  efficientnet_run_s   one fine_tune run of EfficientNet-Lite0 (lesson 08) on the same digits at 32 px  target <= 6 s
   fastai vs plain PyTorch   the same training measured side by side in this process, interleaved, median of
              5: the lab's DataLoaders + vision_learner + fit_one_cycle(5 epochs) on the unfrozen network +
              one validation pass, against a hand-written loop over the same tensors (same network, batch size,
@@ -117,6 +118,14 @@ def main():
     if not computed.equals(again):
         sys.exit("error: the cached result differs from the computed one")
     times.update(loop_overhead())
+    with tempfile.TemporaryDirectory(prefix="lab-timing-") as tmp:   # a real ImageNet network: one run
+        import course_utils as cu
+        compare_strategies(["fine_tune"], seeds=[0], labels_per_class=10, epochs=5, cache=Path(tmp) / "warm",
+                           arch=cu.efficientnet_lite0)        # the first builds the network's cached inputs
+        start = time.perf_counter()
+        compare_strategies(["fine_tune"], seeds=[1], labels_per_class=10, epochs=5, cache=Path(tmp),
+                           arch=cu.efficientnet_lite0)
+        times["efficientnet_run_s"] = round(time.perf_counter() - start, 2)
     print(json.dumps(times))
 
 
