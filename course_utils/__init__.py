@@ -28,6 +28,8 @@ from .backbone import (BACKBONES, MiniResNet, classifier_accuracy, environment_r
                        pretrained_model, read_card, source_accuracy, source_classifier, source_probe_accuracy)
 from .efficientnet import (check_image_size, efficientnet_card, efficientnet_lite0, imagenet_top,  # noqa: E402
                            min_image_size, photos)
+from .minilm import (MAX_TOKENS, TextClassifier, check_texts, minilm_card, minilm_classifier,  # noqa: E402
+                     minilm_split, minilm_tokenizer, sentence_embeddings, text_dls, tokenize_texts)
 from .groups import (ULMFIT_FACTOR, BnEval, check_group_index, check_rate, check_schedule, check_splitter_output,  # noqa: E402
                      count_trainable, frozen_groups, gradual_unfreeze, group_counts, group_names, group_trains,
                      n_groups, stage_plan, ulmfit_lrs, ulmfit_slice)

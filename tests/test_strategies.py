@@ -275,3 +275,28 @@ def test_augmentation_is_part_of_the_run_and_of_the_key(tmp_path):
     both = compare_strategies(["head only"], [0], 1, 1, augment=[False, True], cache=cache)
     assert both["augment"].tolist() == [False, True] and len(cache) == 2
     assert both["accuracy"].iloc[0] == plain["accuracy"].iloc[0]
+
+
+@pytest.mark.parametrize("name", ["LoRA", "BitFit"])
+def test_parameter_efficient_strategies_train_few_parameters_on_a_tiny_budget(name):
+    from course_utils.lab.strategies import PEFT_STRATEGIES, make_learner
+    from course_utils.lab.runs import run_dls
+    from course_utils.data import tier_arch
+    assert name in PEFT_STRATEGIES and get_strategy(name).pretrained
+    rows = train_run(name, seed=0, k=1, epochs=1, lr=1e-2)
+    assert len(rows) == 1 and 0 <= rows[-1]["accuracy"] <= 1 and 0 <= rows[-1]["source_accuracy"] <= 1
+    learn = make_learner(name, run_dls(1, 0), tier_arch())
+    total = sum(p.numel() for p in learn.model.parameters())
+    original = {n: p.detach().clone() for n, p in learn.model[0].named_parameters()}
+    with learn.no_bar(), learn.no_logging():
+        get_strategy(name).train(learn, 1, 1e-2)
+    trainable = {n for n, p in learn.model[0].named_parameters() if p.requires_grad}
+    if name == "LoRA":
+        assert trainable and all("lora_" in n for n in trainable)
+        assert all(torch.equal(p, original[n]) for n, p in learn.model[0].named_parameters()
+                   if n in original and "bn" not in n and "running" not in n and p.dim() > 1)
+    else:
+        assert trainable and all(n.endswith("bias") for n in trainable)
+    body = learn.model[0].parameters()
+    assert sum(p.numel() for p in learn.model[0].parameters() if p.requires_grad) < sum(p.numel() for p in body) / 10
+    assert rows[-1]["trainable_params"] < total

@@ -121,6 +121,33 @@ def lp_ft(learn, epochs, lr):
     learn.fit_one_cycle(epochs, ulmfit_slice(lr, n_groups(learn)))
 
 
+LORA_RANK = 4
+
+
+def lora(learn, epochs, lr):
+    """Hu et al. 2021 through ``peft``: a rank-4 update beside every 3x3 convolution of the body (starts at zero);
+    the pretrained weights, BatchNorm's included, stay frozen; the adapters and fastai's new head train."""
+    from peft import LoraConfig, inject_adapter_in_model
+    body = learn.model[0]
+    targets = [n for n, m in body.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    inject_adapter_in_model(LoraConfig(r=LORA_RANK, lora_alpha=LORA_RANK, target_modules=targets), body)
+    for p in learn.model[1].parameters():
+        p.requires_grad_(True)
+    learn.opt = None            # new parameters: fit builds the optimizer again (no freeze_to: it would undo the above)
+    learn.fit_one_cycle(epochs, lr)
+
+
+def bitfit(learn, epochs, lr):
+    """Ben Zaken et al. 2021: of the pretrained body only the bias terms train (here BatchNorm's shifts: the
+    convolutions have no bias); fastai's new head trains whole."""
+    for name, p in learn.model[0].named_parameters():
+        p.requires_grad_(name.endswith("bias"))
+    for p in learn.model[1].parameters():
+        p.requires_grad_(True)
+    learn.opt = None
+    learn.fit_one_cycle(epochs, lr)
+
+
 @dataclass(frozen=True)
 class Strategy:
     """A named strategy: ``train(learn, epochs, lr)`` plus how its learner is built."""
@@ -153,15 +180,19 @@ STRATEGIES = {s.name: s for s in [
     Strategy("LP-FT", lp_ft, probe_head=True, lesson="02+05"),
 ]}
 
+# Parameter-efficient fine-tuning (lesson 09); lesson 07 adds them to its table when it is next re-measured
+PEFT_STRATEGIES = {s.name: s for s in [Strategy("LoRA", lora, lesson="09"), Strategy("BitFit", bitfit, lesson="09")]}
+
 
 def get_strategy(name_or_strategy):
     """A ``Strategy`` from its name (or a ``Strategy`` itself); an unknown name gets one clear ValueError."""
     if isinstance(name_or_strategy, Strategy):
         return name_or_strategy
-    if name_or_strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {name_or_strategy!r}; choose from {list(STRATEGIES)} "
+    known = {**STRATEGIES, **PEFT_STRATEGIES}
+    if name_or_strategy not in known:
+        raise ValueError(f"unknown strategy {name_or_strategy!r}; choose from {list(known)} "
                          f"or pass a Strategy(name, train_fn)")
-    return STRATEGIES[name_or_strategy]
+    return known[name_or_strategy]
 
 
 def make_learner(strategy, dls, arch, cbs=None):
