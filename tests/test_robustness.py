@@ -33,6 +33,7 @@ from course_utils.lessons import l02_feature_extraction as l02
 from course_utils.lessons import l04_gradual_unfreezing as l04
 from course_utils.lessons import l05_discriminative_learning_rates as l05
 from course_utils.lessons import l06_data_augmentation as l06
+from course_utils.lessons import l10_trust_and_ship as l10
 from course_utils.lessons.l03_freezing_and_layer_groups import FreezeExplorer
 from course_utils.lessons.l04_gradual_unfreezing import ScheduleExplorer
 from course_utils.lessons.l05_discriminative_learning_rates import DiscriminativeLRExplorer
@@ -247,6 +248,20 @@ def raise_interrupt(*args):
     raise KeyboardInterrupt
 
 
+def read_only_export(env):
+    folder = env.tmp / "app"
+    folder.mkdir()
+    (folder / "digits.pkl").write_bytes(b"the export an app is using")
+    folder.chmod(0o555)
+    return lambda: l10.export_learner(env.learner(), folder)
+
+
+def export_from_other_version(env):
+    (env.tmp / "digits.pkl").write_bytes(b"not unpickled: the card is read first")
+    (env.tmp / "digits.pkl.json").write_text(json.dumps({"fastai": "2.7.0", "torch": "2.0.0", "classes": []}))
+    return lambda: l10.load_export(env.tmp / "digits.pkl")
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass
@@ -409,6 +424,16 @@ CASES = [
     Case("gallery_digits n=0", call(l06.gallery_digits, 0), ValueError, "from 1 to 50"),
     Case("AugmentationExplorer draws=0", call(l06.AugmentationExplorer, draws=0), ValueError, "draws must be"),
     Case("AugmentationExplorer min_zoom", call(l06.AugmentationExplorer, min_zoom=0.8), ValueError, "set max_zoom"),
+    # --- trust and ship (lesson 10): class weights, imbalance ratio, export and load
+    Case("class weights of the wrong length", call(l10.check_class_weights, [1.0, 2.0]), ValueError,
+         "one number per class"),
+    Case("class weights negative", call(l10.check_class_weights, [1.0] * 9 + [-1.0]), ValueError, "non-negative"),
+    Case("imbalance ratio 0", call(l10.imbalanced_indices, 20, 0), ValueError, r"in \(0, 1\]"),
+    Case("imbalance ratio 1.5", call(l10.imbalanced_indices, 20, 1.5), ValueError, r"in \(0, 1\]"),
+    Case("ImbalanceExplorer ratio -0.2", call(l10.ImbalanceExplorer, noop_train, ratio=-0.2), ValueError, r"in \(0, 1\]"),
+    Case("export to a read-only folder keeps the old export", lambda env: read_only_export(env), OSError, "read-only"),
+    Case("load an export from another fastai version", lambda env: export_from_other_version(env), ValueError,
+         "exported with fastai 2.7.0"),
     # --- strategy lab (lesson 07): unknown names, bad budgets, stale and corrupt cache
     Case("get_strategy unknown name", call(get_strategy, "magic"), ValueError, "unknown strategy 'magic'; choose from"),
     Case("compare_strategies unknown name", lambda env: (lambda: compare_strategies(["magic"], [0], 5, 2,
