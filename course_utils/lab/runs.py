@@ -371,7 +371,7 @@ def compare_strategies(strategies, seeds, labels_per_class, epochs, lr=None, aug
                        cache=None, stop=None, on_run=None, arch=None):
     """Run (or read from the cache) every strategy x seed x labels per class x augmentation; a tidy DataFrame.
     ``lr``: one rate for every strategy, or ``{strategy name: rate}`` (e.g. from ``tune_rates``); ``arch``: the
-    backbone (default: the tier's; ``cu.efficientnet_lite0`` takes the digits at 64 px)."""
+    backbone (default: the tier's; ``cu.efficientnet_lite0`` takes the digits at 32 px, its smallest input)."""
     lr = tier_settings()["lr"] if lr is None else lr
     check_budget(epochs, lr)
     runs = plan_runs(strategies, seeds, labels_per_class, augment)
