@@ -161,6 +161,21 @@ def plot_reliability(tables, ax=None, title="reliability diagram"):
     return finish_axes(ax, "mean confidence in the bin", "accuracy in the bin", title, legend={"fontsize": 8})
 
 
+def plot_recalls(scores, minority=MINORITY, ax=None, title=None):
+    """Per-class recall, one group of bars per digit, one bar per remedy (``{remedy: class_scores}``); minority digits *."""
+    if not scores:
+        raise ValueError("plot_recalls needs {remedy: scores with 'recall' and 'macro_f1'} for at least one remedy")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    n, width = len(scores), 0.8 / len(scores)
+    for i, (name, s) in enumerate(scores.items()):
+        x = np.arange(len(s["recall"])) + (i - (n - 1) / 2) * width
+        ax.bar(x, s["recall"], width, label=f"{name} (macro F1 {s['macro_f1']:.2f})")
+    ax.set_xticks(range(len(CLASSES)), [c + ("*" if int(c) in minority else "") for c in CLASSES])
+    ax.set_ylim(0, 1.05)
+    return finish_axes(ax, "digit (* = fewer labels)", "recall", title, legend={"fontsize": 7, "ncol": 2})
+
+
 class AllBatchNormEval(Callback):
     """Every BatchNorm layer (body and head) in inference mode while training, so a batch's statistics do not
     depend on how it is split: what makes gradient accumulation exactly a larger batch."""
@@ -259,13 +274,5 @@ class ImbalanceExplorer(RunWidget):
         return scores
 
     def plot(self, scores, ax=None):
-        """Per-class recall, one group of bars per digit, one bar per remedy; minority digits marked with *."""
-        if ax is None:
-            _, ax = plt.subplots(figsize=(7, 3))
-        n, width = len(scores), 0.8 / max(len(scores), 1)
-        for i, (name, s) in enumerate(scores.items()):
-            x = np.arange(len(s["recall"])) + (i - (n - 1) / 2) * width
-            ax.bar(x, s["recall"], width, label=f"{name} (macro F1 {s['macro_f1']:.2f})")
-        ax.set_xticks(range(len(CLASSES)), [c + ("*" if int(c) in self.minority else "") for c in CLASSES])
-        ax.set_ylim(0, 1.05)
-        return finish_axes(ax, "digit (* = fewer labels)", "recall", legend={"fontsize": 7, "ncol": 2})
+        """``plot_recalls`` of one run's scores."""
+        return plot_recalls(scores, self.minority, ax)
