@@ -188,6 +188,23 @@ def lesson_06(nb):
     return i
 
 
+def lesson_08(nb):
+    """Pick 5 labels/class and a MiniResNet choice, press Train: a k = 5 row appears, the status names the choice."""
+    i = cell_index(nb.path, "LabelsPerClassExplorer(")
+    out = nb.outputs(i)
+    rows = table_rows(out)
+    assert rows >= 1, "the explorer shows no table after its cells ran"
+    set_slider(out, "labels/class", 5)
+    choice = out.locator(".widget-toggle-buttons button", has_text="MiniResNet").first
+    name = choice.inner_text().strip()
+    choice.click()
+    click_button(out, "Train")
+    wait_for(lambda: table_rows(out) == rows + 1, ACTION_TIMEOUT, "a new row (k = 5) in the summary table")
+    assert f"Done (5 labels/class): {name}" in status_text(out)
+    assert_no_failure(out)
+    return i
+
+
 LESSONS = {
     "00_setup_and_tour": lesson_00,
     "01_why_fine_tune": lesson_01,
@@ -196,6 +213,7 @@ LESSONS = {
     "04_gradual_unfreezing": lesson_04,
     "05_discriminative_learning_rates": lesson_05,
     "06_data_augmentation": lesson_06,
+    "08_real_imagenet_network": lesson_08,
 }
 
 
