@@ -166,14 +166,15 @@ def plot_recalls(scores, minority=MINORITY, ax=None, title=None):
     if not scores:
         raise ValueError("plot_recalls needs {remedy: scores with 'recall' and 'macro_f1'} for at least one remedy")
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3))
+        _, ax = plt.subplots(figsize=(8.5, 3))
     n, width = len(scores), 0.8 / len(scores)
     for i, (name, s) in enumerate(scores.items()):
         x = np.arange(len(s["recall"])) + (i - (n - 1) / 2) * width
         ax.bar(x, s["recall"], width, label=f"{name} (macro F1 {s['macro_f1']:.2f})")
     ax.set_xticks(range(len(CLASSES)), [c + ("*" if int(c) in minority else "") for c in CLASSES])
     ax.set_ylim(0, 1.05)
-    return finish_axes(ax, "digit (* = fewer labels)", "recall", title, legend={"fontsize": 7, "ncol": 2})
+    return finish_axes(ax, "digit (* = fewer labels)", "recall", title,
+                       legend={"fontsize": 7, "loc": "upper left", "bbox_to_anchor": (1.01, 1.0)})
 
 
 class AllBatchNormEval(Callback):
@@ -270,7 +271,7 @@ class ImbalanceExplorer(RunWidget):
             self.rows.append((round(ratio, 2), name, round(s["macro_f1"], 3), round(float(rec[mask].mean()), 3),
                               round(float(rec[~mask].mean()), 3)))
         self.status.value = f"ratio {ratio:.2f}: done in {secs:.0f}s"
-        self._show(self.results[self.results["ratio"] == round(ratio, 2)], self.plot(scores).figure)
+        self._show(self.results, self.plot(scores).figure)   # every run so far: compare ratios
         return scores
 
     def plot(self, scores, ax=None):
