@@ -205,6 +205,19 @@ def lesson_08(nb):
     return i
 
 
+def lesson_10(nb):
+    """Move the imbalance ratio to 0.5 and press Run: one new row per remedy, the status says the ratio is done."""
+    i = cell_index(nb.path, "ImbalanceExplorer(")
+    out = nb.outputs(i)
+    rows = table_rows(out)
+    set_slider(out, "minority/majority", 0.5)
+    click_button(out, "Run")
+    wait_for(lambda: table_rows(out) == rows + 4, ACTION_TIMEOUT, "four new rows (one per remedy) at ratio 0.5")
+    assert "ratio 0.50: done" in status_text(out)
+    assert_no_failure(out)
+    return i
+
+
 LESSONS = {
     "00_setup_and_tour": lesson_00,
     "01_why_fine_tune": lesson_01,
@@ -214,6 +227,7 @@ LESSONS = {
     "05_discriminative_learning_rates": lesson_05,
     "06_data_augmentation": lesson_06,
     "08_real_imagenet_network": lesson_08,
+    "10_trust_and_ship": lesson_10,
 }
 
 
