@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: setup lab test unit nbval browser browser-full browser-deps outputs pretrain bench clean
+.PHONY: setup lab test unit nbval browser browser-full browser-deps outputs pretrain bench clean student
 
 # The stored outputs were computed with two torch threads; float sums depend on the thread
 # count, so the targets that execute or compare notebooks pin it (make lab uses every core).
@@ -81,8 +81,13 @@ pretrain: setup
 bench: setup
 	$(PY) scripts/benchmark.py
 
+# For teachers. make student: the lessons without their worked solutions (cells tagged `solution`,
+# removed by nbconvert's TagRemovePreprocessor) and with outputs cleared, in student/ (git-ignored).
+student: setup
+	$(PY) scripts/make_student.py
+
 clean:
-	rm -rf $(VENV) build *.egg-info test-artifacts .cache/strategy_lab .cache/lab_demo
+	rm -rf $(VENV) build student *.egg-info test-artifacts .cache/strategy_lab .cache/lab_demo
 
 # Reproducibility: every notebook executed three times in a row must pass nbval each time, then
 # every lesson re-runs with other seeds (COURSE_SEEDS=5,6,7,8,9) in a kernel with the network blocked
@@ -95,3 +100,5 @@ repro: setup
 	  COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q $(NBVAL) notebooks || exit 1; done
 	@echo "== claims on other seeds, offline"
 	COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q -m slow tests/test_claims_other_seeds.py
+	@echo "== student copies (solutions removed, exercises unanswered) run top to bottom"
+	$(PY) -m pytest -q -m slow tests/test_teaching_kit.py
