@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.course-installed
 NBVAL := --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-current-env
 
-.PHONY: setup lab test unit nbval browser browser-full browser-deps outputs pretrain bench clean student
+.PHONY: setup lab test unit nbval browser browser-full browser-deps outputs pretrain bench clean student book
 
 # The stored outputs were computed with two torch threads; float sums depend on the thread
 # count, so the targets that execute or compare notebooks pin it (make lab uses every core).
@@ -83,8 +83,13 @@ bench: setup
 
 # For teachers. make student: the lessons without their worked solutions (cells tagged `solution`,
 # removed by nbconvert's TagRemovePreprocessor) and with outputs cleared, in student/ (git-ignored).
+# make book: every lesson rendered with its stored outputs and figures by nbconvert's HTML exporter,
+# plus a navigation page, in build/book/ (open build/book/index.html); nothing is re-executed.
 student: setup
 	$(PY) scripts/make_student.py
+
+book: setup
+	$(PY) scripts/make_book.py
 
 clean:
 	rm -rf $(VENV) build student *.egg-info test-artifacts .cache/strategy_lab .cache/lab_demo

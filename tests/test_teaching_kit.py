@@ -151,3 +151,41 @@ def test_a_cheap_lessons_student_copy_runs_unanswered(student_run_dir):
 @pytest.mark.parametrize("lesson", WITH_EXERCISES, ids=lesson_id)
 def test_every_student_copy_runs_unanswered(lesson, student_run_dir):
     run_student_copy(lesson, student_run_dir)
+
+
+# ----------------------------------------------------------------------------- the book
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    make_book.build_book(LESSONS, out)
+    return out
+
+
+def outputs_with(nb, mime):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if mime in o.get("data", {})]
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_id)
+def test_the_book_has_every_lesson_with_its_stored_outputs_and_figures(lesson, book):
+    import html
+    nb = read(lesson)
+    page = book / lesson.with_suffix(".html").name
+    assert page.is_file(), f"no page for {lesson.name}"
+    text = page.read_text(encoding="utf-8")
+    figures = len(re.findall(r'<img\b[^>]*\bsrc="data:image/png;base64,', text))
+    assert figures == len(outputs_with(nb, "image/png")), \
+        f"{page.name}: {figures} embedded figures, the lesson stores {len(outputs_with(nb, 'image/png'))}"
+    assert html.escape(make_book.lesson_title(nb, lesson), quote=False) in text
+    streams = [o.text for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+               if o.get("output_type") == "stream" and o.get("name") == "stdout" and o.text.strip()]
+    if streams:                                 # printed numbers are shown as stored (nothing re-executed)
+        assert html.escape(streams[-1].splitlines()[0].strip(), quote=False) in text
+    widgets = outputs_with(nb, make_book.WIDGET_MIME)
+    assert text.count(html.escape(make_book.WIDGET_NOTE[:40], quote=False)) == len(widgets)
+    assert 'href="index.html"' in text, f"{page.name} has no link back to the contents"
+
+
+def test_the_navigation_page_links_every_lesson_in_order(book):
+    index = (book / "index.html").read_text(encoding="utf-8")
+    links = [h for h in re.findall(r'href="([^"#:]+\.html)"', index)]
+    assert links == [p.with_suffix(".html").name for p in LESSONS]
