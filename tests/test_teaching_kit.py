@@ -189,3 +189,42 @@ def test_the_navigation_page_links_every_lesson_in_order(book):
     index = (book / "index.html").read_text(encoding="utf-8")
     links = [h for h in re.findall(r'href="([^"#:]+\.html)"', index)]
     assert links == [p.with_suffix(".html").name for p in LESSONS]
+
+
+# ----------------------------------------------------------------------------- instructor notes
+NOTE_SECTIONS = ("## Timing for a live session", "## Where learners get stuck", "## Answers to the questionnaire",
+                 "## When a learner's numbers differ from the stored ones")
+
+
+def questionnaire(nb):
+    """The numbered questions of a lesson's `## Questionnaire` section."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "## Questionnaire" in cell.source:
+            text = cell.source.split("## Questionnaire", 1)[1].split("\n## ", 1)[0]
+            return re.findall(r"^(\d+)\. ", text, re.M)
+    return []
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_id)
+def test_every_lesson_has_instructor_notes_answering_every_question(lesson):
+    notes = TEACHING / lesson.with_suffix(".md").name
+    assert notes.is_file(), f"no instructor notes for {lesson.name}: write {notes.relative_to(ROOT)}"
+    text = notes.read_text(encoding="utf-8")
+    positions = [text.find(s) for s in NOTE_SECTIONS]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions), \
+        f"{notes.name}: needs the sections {NOTE_SECTIONS} in that order"
+    asked = questionnaire(read(lesson))
+    answers_text = text.split(NOTE_SECTIONS[2], 1)[1].split("\n## ", 1)[0]
+    answered = re.findall(r"^(\d+)\. \*\*", answers_text, re.M)
+    assert answered == asked, f"{notes.name}: questions {asked} but answers {answered} (one '1. **...**' per question)"
+    if not asked:
+        assert "no questionnaire" in answers_text
+    for section in (NOTE_SECTIONS[1], NOTE_SECTIONS[3]):
+        body = text.split(section, 1)[1].split("\n## ", 1)[0]
+        assert len(body.split()) >= 30, f"{notes.name}: '{section}' is nearly empty"
+
+
+def test_no_instructor_notes_without_a_lesson():
+    lessons = {p.stem for p in LESSONS}
+    orphans = [p.name for p in TEACHING.glob("[0-9][0-9]_*.md") if p.stem not in lessons]
+    assert not orphans, f"instructor notes for no lesson (renamed?): {orphans}"
