@@ -277,26 +277,98 @@ def test_augmentation_is_part_of_the_run_and_of_the_key(tmp_path):
     assert both["accuracy"].iloc[0] == plain["accuracy"].iloc[0]
 
 
+# ---- parameter-efficient fine-tuning (lesson 09's LoRA and BitFit) in the lab ----------------------------
+
+def _body_params(learn):
+    """``{name: tensor}`` of the body's parameters, named as before LoRA wrapped a convolution (``base_layer.``)."""
+    return {n.replace("base_layer.", ""): p.detach().clone() for n, p in learn.model[0].named_parameters()}
+
+
+def _expected_trainable(name, learn):
+    """What the strategy claims to train, counted from the architecture (not from requires_grad): fastai's head,
+    plus a rank-r pair beside every 3x3 convolution of the body (LoRA) or the body's bias terms (BitFit)."""
+    from course_utils.lab.strategies import LORA_RANK
+    head = sum(p.numel() for p in learn.model[1].parameters())
+    if name == "LoRA":
+        convs = [m for m in learn.model[0].modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+        return head + sum(LORA_RANK * (m.in_channels * 9 + m.out_channels) for m in convs), len(convs)
+    return head + sum(p.numel() for n, p in learn.model[0].named_parameters() if n.endswith("bias")), 0
+
+
+def test_lora_and_bitfit_are_lab_strategies_and_in_the_widget(tmp_path):
+    from course_utils.lab import PEFT_STRATEGIES, StrategyLab
+    assert list(STRATEGIES)[-2:] == ["LoRA", "BitFit"] and set(PEFT_STRATEGIES) == {"LoRA", "BitFit"}
+    assert all(STRATEGIES[n].pretrained and STRATEGIES[n].tuned and not STRATEGIES[n].probe_head for n in PEFT_STRATEGIES)
+    lab = StrategyLab(checked=("LoRA",), labels_per_class=1, epochs=1, n_seeds=1, cache=tmp_path)
+    assert [b.description for b in lab.strategy_boxes][-2:] == ["LoRA", "BitFit"] and lab.chosen == ["LoRA"]
+
+
 @pytest.mark.parametrize("name", ["LoRA", "BitFit"])
-def test_parameter_efficient_strategies_train_few_parameters_on_a_tiny_budget(name):
-    from course_utils.lab.strategies import PEFT_STRATEGIES, make_learner
+def test_parameter_efficient_strategies_train_only_what_they_claim(name):
+    """On a tiny budget (1 label per class, 1 epoch): the trainable count is the one computed from the architecture,
+    every frozen body weight is bit-for-bit unchanged, the trained ones moved; BatchNorm's running statistics
+    follow the digits (as in head only: the docstrings say so)."""
+    from course_utils.lab import make_learner
     from course_utils.lab.runs import run_dls
-    from course_utils.data import tier_arch
-    assert name in PEFT_STRATEGIES and get_strategy(name).pretrained
-    rows = train_run(name, seed=0, k=1, epochs=1, lr=1e-2)
-    assert len(rows) == 1 and 0 <= rows[-1]["accuracy"] <= 1 and 0 <= rows[-1]["source_accuracy"] <= 1
-    learn = make_learner(name, run_dls(1, 0), tier_arch())
-    total = sum(p.numel() for p in learn.model.parameters())
-    original = {n: p.detach().clone() for n, p in learn.model[0].named_parameters()}
+    seed_everything(0)
+    learn = make_learner(name, run_dls(1, 0), cu.tier_arch())
+    expected, n_adapted = _expected_trainable(name, learn)
+    before = _body_params(learn)
+    stats = {n: b.clone() for n, b in learn.model[0].named_buffers() if "running_mean" in n}
     with learn.no_bar(), learn.no_logging():
         get_strategy(name).train(learn, 1, 1e-2)
-    trainable = {n for n, p in learn.model[0].named_parameters() if p.requires_grad}
+    assert len(learn.recorder.losses) == len(learn.dls.train)            # exactly the budget: one epoch of steps
+    assert trainable_params(learn) == expected
+    after = {n: p for n, p in learn.model[0].named_parameters()}
+    trained = {n.replace("base_layer.", "") for n, p in after.items() if p.requires_grad}
     if name == "LoRA":
-        assert trainable and all("lora_" in n for n in trainable)
-        assert all(torch.equal(p, original[n]) for n, p in learn.model[0].named_parameters()
-                   if n in original and "bn" not in n and "running" not in n and p.dim() > 1)
+        assert trained and all(".lora_A." in n or ".lora_B." in n for n in trained) and len(trained) == 2 * n_adapted
+        assert all(after[n].abs().sum() > 0 for n in after if ".lora_B." in n)      # B starts at zero, then moves
     else:
-        assert trainable and all(n.endswith("bias") for n in trainable)
-    body = learn.model[0].parameters()
-    assert sum(p.numel() for p in learn.model[0].parameters() if p.requires_grad) < sum(p.numel() for p in body) / 10
-    assert rows[-1]["trainable_params"] < total
+        assert trained == {n for n in before if n.endswith("bias")}                  # BatchNorm's shifts
+        assert any(not torch.equal(after[n], before[n]) for n in trained)
+    frozen = {n for n in before if n not in trained}
+    assert frozen and all(torch.equal(_body_params(learn)[n], before[n]) for n in frozen)
+    assert any(not torch.equal(b, stats[n]) for n, b in learn.model[0].named_buffers() if n in stats)
+    assert trainable_params(learn) < sum(p.numel() for p in learn.model.parameters()) / 2
+
+
+def test_lora_starts_from_the_pretrained_network():
+    """The adapters' B matrices start at zero: right after injection the body computes exactly what it did."""
+    from peft import LoraConfig, inject_adapter_in_model
+    from course_utils.lab import make_learner
+    from course_utils.lab.runs import run_dls
+    from course_utils.lab.strategies import LORA_RANK
+    learn = make_learner("LoRA", run_dls(1, 0), cu.tier_arch())
+    body = learn.model[0].eval()
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        plain = body(x)
+        targets = [n for n, m in body.named_modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3)]
+        inject_adapter_in_model(LoraConfig(r=LORA_RANK, lora_alpha=LORA_RANK, target_modules=targets), body)
+        assert torch.equal(body(x), plain)
+
+
+def test_parameter_efficient_runs_are_measured_and_cached(tmp_path, monkeypatch):
+    """Through the lab: each run's trainable count, forgetting measured on the adapted body, and a second call
+    served from the cache; the digest follows LORA_RANK and peft's version, BitFit's does not need them."""
+    import importlib.metadata
+    from course_utils.lab import strategies as strategies_module
+    cache = ResultCache(tmp_path)
+    df = compare_strategies(["LoRA", "BitFit"], [0], 1, 1, lr=1e-2, cache=cache)
+    last = final_epoch(df).set_index("strategy")
+    assert last.loc["LoRA", "trainable_params"] > last.loc["BitFit", "trainable_params"]
+    assert ((last[["source_accuracy", "source_probe_accuracy", "test_accuracy"]] >= 0) &
+            (last[["source_accuracy", "source_probe_accuracy", "test_accuracy"]] <= 1)).all().all()
+    hits = []
+    again = compare_strategies(["LoRA", "BitFit"], [0], 1, 1, lr=1e-2, cache=cache,
+                               on_run=lambda i, n, rows, cached: hits.append(cached))
+    assert hits == [True, True] and again.drop(columns="wall_seconds").equals(df.drop(columns="wall_seconds"))
+    lora = STRATEGIES["LoRA"]
+    digest = lora.code_sha()
+    monkeypatch.setattr(strategies_module, "LORA_RANK", 8)
+    assert lora.code_sha() != digest                        # another rank: another cache key
+    monkeypatch.setattr(strategies_module, "LORA_RANK", 4)
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda p: "0.0.0" if p == "peft" else real(p))
+    assert lora.code_sha() != digest and STRATEGIES["BitFit"].packages == ()

@@ -1,4 +1,5 @@
-"""The strategy lab (lesson 07): every strategy of lessons 01-06 side by side, same data, budget and seeds."""
+"""The strategy lab (lesson 07): every strategy of lessons 01-06, and lesson 09's LoRA and BitFit, side by side: same
+data, budget and seeds."""
 from .runs import CACHE_ENV, CacheWarning, ResultCache, cache_key, default_cache_dir  # noqa: F401
 from .plots import (BASELINE, lab_figure, mean_ci, plot_accuracy_vs_time, plot_lab_curves,  # noqa: F401
                     plot_lab_forgetting, plot_paired, source_before)

@@ -120,7 +120,7 @@ def plot_accuracy_vs_time(df, ax=None, title=None):
     ax = ax or plt.subplots(figsize=(5.5, 3.6))[1]
     for i, (label, part) in enumerate(runs.items()):
         (t, dt), (a, da) = mean_ci(part["wall_seconds"]), mean_ci(part["test_accuracy"])
-        ax.errorbar(t, a, xerr=dt, yerr=da, fmt="o", capsize=3, color=f"C{i % 10}", label=label)
+        ax.errorbar(t, a, xerr=dt, yerr=da, fmt="os^"[i // 10 % 3], capsize=3, color=f"C{i % 10}", label=label)
     return finish_axes(ax, "wall seconds per run", "final test accuracy", title, legend={"fontsize": 7})
 
 

@@ -1,5 +1,6 @@
-"""The fine-tuning strategies of lessons 01-06, each a short function over a fastai ``Learner``."""
+"""The fine-tuning strategies of lessons 01-06 and 09, each a short function over a fastai ``Learner``."""
 import hashlib
+import importlib.metadata
 import inspect
 from dataclasses import dataclass
 from typing import Callable
@@ -125,8 +126,10 @@ LORA_RANK = 4
 
 
 def lora(learn, epochs, lr):
-    """Hu et al. 2021 through ``peft``: a rank-4 update beside every 3x3 convolution of the body (starts at zero);
-    the pretrained weights, BatchNorm's included, stay frozen; the adapters and fastai's new head train."""
+    """Hu et al. 2021 through ``peft``: a rank-4 update beside every 3x3 convolution of the body (it starts at zero,
+    so training starts from the pretrained network); the pretrained weights, BatchNorm's scales and shifts included,
+    stay frozen; the adapters and fastai's new head train. As in ``head only``, BatchNorm's running statistics
+    follow the digits (fastai keeps BatchNorm in training mode)."""
     from peft import LoraConfig, inject_adapter_in_model
     body = learn.model[0]
     targets = [n for n, m in body.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
@@ -139,12 +142,13 @@ def lora(learn, epochs, lr):
 
 def bitfit(learn, epochs, lr):
     """Ben Zaken et al. 2021: of the pretrained body only the bias terms train (here BatchNorm's shifts: the
-    convolutions have no bias); fastai's new head trains whole."""
+    convolutions have no bias), so it is ``head only`` with BatchNorm's scales frozen; fastai's new head trains
+    whole. BatchNorm's running statistics follow the digits, as in ``head only``."""
     for name, p in learn.model[0].named_parameters():
         p.requires_grad_(name.endswith("bias"))
     for p in learn.model[1].parameters():
         p.requires_grad_(True)
-    learn.opt = None
+    learn.opt = None            # fit builds the optimizer again; no freeze_to, which would undo the above
     learn.fit_one_cycle(epochs, lr)
 
 
@@ -157,14 +161,23 @@ class Strategy:
     probe_head: bool = False      # a single linear layer instead of fastai's head (``linear_head``)
     lesson: str = ""
     tuned: bool = True            # False: no learning rate to tune (the fitted probe; its C is chosen on validation)
+    packages: tuple = ()          # packages the strategy trains through (e.g. peft): their versions join the digest
 
     def code_sha(self):
-        """A digest of the strategy's source code, so that editing it invalidates cached results."""
+        """A digest of the strategy's source code, the module constants it reads (``LORA_RANK``) and the versions
+        of its ``packages``, so that editing any of them invalidates cached results."""
         try:
             src = inspect.getsource(self.train)
         except (OSError, TypeError):
             src = getattr(self.train, "__qualname__", repr(self.train))
         extra = inspect.getsource(linear_head) + inspect.getsource(fit_probe_head) if self.probe_head else ""
+        try:
+            names = inspect.getclosurevars(self.train).globals
+        except TypeError:          # not a plain function (a partial, a callable object)
+            names = {}
+        constants = {k: v for k, v in sorted(names.items()) if isinstance(v, (bool, int, float, str, tuple))}
+        if constants or self.packages:   # only then: the other strategies' digests (and cached runs) stay as they were
+            extra += repr(constants) + repr([(p, importlib.metadata.version(p)) for p in self.packages])
         return hashlib.sha256((src + extra).encode()).hexdigest()[:16]
 
 
@@ -178,21 +191,22 @@ STRATEGIES = {s.name: s for s in [
     Strategy("gradual", gradual, lesson="04"),
     Strategy("gradual, one lr", gradual_one_lr, lesson="04"),
     Strategy("LP-FT", lp_ft, probe_head=True, lesson="02+05"),
+    Strategy("LoRA", lora, lesson="09", packages=("peft",)),
+    Strategy("BitFit", bitfit, lesson="09"),
 ]}
 
-# Parameter-efficient fine-tuning (lesson 09); lesson 07 adds them to its table when it is next re-measured
-PEFT_STRATEGIES = {s.name: s for s in [Strategy("LoRA", lora, lesson="09"), Strategy("BitFit", bitfit, lesson="09")]}
+# The parameter-efficient ones (lesson 09 teaches them on a transformer; here they run on the vision backbone)
+PEFT_STRATEGIES = {n: STRATEGIES[n] for n in ("LoRA", "BitFit")}
 
 
 def get_strategy(name_or_strategy):
     """A ``Strategy`` from its name (or a ``Strategy`` itself); an unknown name gets one clear ValueError."""
     if isinstance(name_or_strategy, Strategy):
         return name_or_strategy
-    known = {**STRATEGIES, **PEFT_STRATEGIES}
-    if name_or_strategy not in known:
-        raise ValueError(f"unknown strategy {name_or_strategy!r}; choose from {list(known)} "
+    if name_or_strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name_or_strategy!r}; choose from {list(STRATEGIES)} "
                          f"or pass a Strategy(name, train_fn)")
-    return known[name_or_strategy]
+    return STRATEGIES[name_or_strategy]
 
 
 def make_learner(strategy, dls, arch, cbs=None):
