@@ -107,3 +107,11 @@ repro: setup
 	COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q -m slow tests/test_claims_other_seeds.py
 	@echo "== student copies (solutions removed, exercises unanswered) run top to bottom"
 	$(PY) -m pytest -q -m slow tests/test_teaching_kit.py
+
+# A canary for new releases (scripts/canary.py): the newest registry versions of the direct dependencies (torch
+# paired to the newest torchvision's metadata) in a throwaway venv under build/canary/, then the unit tests and
+# lessons 00 and 03 under nbval, niced; prints package / pinned / newest / first failure (also build/canary/table.md).
+# Runs on the system Python, without `setup`: it never touches .venv or the pin files. Downloads a few GB.
+.PHONY: canary
+canary:
+	$(PYTHON) scripts/canary.py
