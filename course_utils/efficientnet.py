@@ -140,8 +140,12 @@ def _refuse_small_images(module, args):
         check_image_size(int(min(h, w)))
 
 
+GROUP_NAMES = ["stem + stages 1-3", "stages 4-5", "stages 6-7", "head conv", "new head"]   # cu.group_names
+
+
 def efficientnet_split(model):
-    """fastai splitter: five layer groups, ``[stem + stages 1-3, stages 4-5, stages 6-7, head conv, new head]``."""
+    """fastai splitter: five layer groups, ``GROUP_NAMES``: stem and block stages 1-3 (16-40 channels), stages 4-5
+    (80-112), stages 6-7 (192-320), the 1x1 head convolution (1280), fastai's new head."""
     body = model[0]
     return L(body[:4], body[4:6], body[6:8], body[8], model[1:]).map(params)
 

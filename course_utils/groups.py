@@ -83,8 +83,12 @@ def count_trainable(learn_or_model):
 
 
 def group_names(learn):
-    """Names for the groups: the shipped backbone's from its model card, else ``group 0``, ``group 1``..."""
+    """Names for the groups: the shipped backbone's from its model card, EfficientNet-Lite0's (stem and block stages,
+    head conv, new head), else ``group 0``, ``group 1``..."""
     g = n_groups(learn)
+    from .efficientnet import GROUP_NAMES, efficientnet_split
+    if learn.splitter is efficientnet_split and len(GROUP_NAMES) == g:
+        return list(GROUP_NAMES)
     try:
         from .backbone import mini_resnet_split, read_card
         if learn.splitter is mini_resnet_split:

@@ -94,6 +94,19 @@ def test_vision_learner_cuts_splits_and_freezes_it_like_the_miniature(learn):
     assert not body[1][0].block._depthwise_conv.weight.requires_grad
 
 
+def test_group_names_say_what_each_group_holds(learn):
+    from course_utils.groups import group_names
+    names = group_names(learn)
+    assert names == ["stem + stages 1-3", "stages 4-5", "stages 6-7", "head conv", "new head"]
+    body, groups = learn.model[0], learn.splitter(learn.model)
+    holds = {"stem + stages 1-3": body[:4], "stages 4-5": body[4:6], "stages 6-7": body[6:8], "head conv": body[8],
+             "new head": learn.model[1]}
+    for name, group in zip(names, groups):
+        assert {id(p) for p in group} == {id(p) for p in holds[name].parameters()}, name
+    assert [len(stage) for stage in body[1:8]] == [len(s) for s in en.STAGES]   # the 7 stages: 16 MBConv blocks
+    assert body[8][0].out_channels == 1280 and body[7][0].block._project_conv.out_channels == 320
+
+
 def test_slice_gives_each_group_its_rate(learn):
     learn.unfreeze()
     learn.opt.set_hyper("lr", slice(1e-5, 1e-3))
