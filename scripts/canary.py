@@ -361,11 +361,12 @@ def main(argv=None) -> int:
             break
         if step == "import":  # installed: which indirect packages moved off constraints.txt?
             freeze = subprocess.run([py, "-m", "pip", "freeze"], capture_output=True, text=True).stdout
-            moved = moved_dependencies(freeze, (ROOT / "constraints.txt").read_text(), rows)
+            known = {**rows, **{canonical(p.split("==")[0]): {} for p in no_deps}}  # NO_DEPS: not in constraints
+            moved = moved_dependencies(freeze, (ROOT / "constraints.txt").read_text(), known)
             rows = {**rows, **moved}
             result["dependencies_moved"] = moved
         log = logs / f"{step}.log"
-        print(f"canary: {step}: {' '.join(cmd[:6])} ...", flush=True)
+        print(f"canary: {step}: {' '.join(cmd)[:150]} ...", flush=True)
         rc, secs = run_step(step, cmd, cwd, env, log)
         result["steps"].append({"step": step, "rc": rc, "seconds": round(secs, 1)})
         print(f"canary: {step}: exit {rc} after {secs:.0f} s (log: {log.relative_to(workdir)})", flush=True)
