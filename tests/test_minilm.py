@@ -1,5 +1,6 @@
 """all-MiniLM-L6-v2 from the registry package: checksum, fastai Learner with eight layer groups, tokens, bad input."""
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -80,3 +81,31 @@ def test_a_fastai_learner_freezes_and_takes_discriminative_rates(model, tokens):
     lrs = [h["lr"] for h in learn.opt.hypers]
     assert len(lrs) == 8 and lrs[0] == pytest.approx(1e-5) and lrs[-1] == pytest.approx(1e-3)
     assert mm.sentence_embeddings(model, ids, mask).shape == (len(TEXTS), 384)
+
+
+def test_loading_is_silent_and_restores_transformers_settings(capfd):
+    from transformers.utils import logging
+    logging.set_verbosity_warning()
+    logging.enable_progress_bar()
+    try:
+        capfd.readouterr()
+        mm.minilm_classifier(2)
+        out, err = capfd.readouterr()
+        assert "Loading weights" not in err + out and "LOAD REPORT" not in err + out
+        assert logging.get_verbosity() == logging.WARNING and logging.is_progress_bar_enabled()
+    finally:
+        logging.set_verbosity_error()
+
+
+def test_text_dls_copies_labels_and_uses_no_workers(tokens):
+    ids, mask, _ = tokens
+    y = LABELS.copy()
+    dls = mm.text_dls(ids, mask, y, np.arange(8), np.arange(8, 16), bs=4)
+    y[:] = 1 - y   # changing the caller's array afterwards must not change the batches
+    assert dls.train.fake_l.num_workers == 0 and dls.valid.fake_l.num_workers == 0   # TfmdDL defaults to one per CPU
+    assert torch.equal(dls.valid.one_batch()[2].cpu(), torch.as_tensor(LABELS[8:16]))
+    ro = LABELS.copy()
+    ro.setflags(write=False)   # a read-only array (pandas' to_numpy can give one) gives no torch warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mm.text_dls(ids, mask, ro, np.arange(8), np.arange(8, 16), bs=4)
