@@ -64,9 +64,10 @@ class RunWidget:
 
 
 class LabelsPerClassExplorer(RunWidget):
-    """A labels-per-class slider, a strategy picker (with ``all``) and a Train button."""
+    """A labels-per-class slider, a strategy picker (with ``all``) and a Train button; ``unit`` names what is
+    labelled (``"images"``, ``"examples"``) in the figure's axis label."""
 
-    def __init__(self, train_fn, strategies, k_max, k=None, k_min=1, metric="test accuracy"):
+    def __init__(self, train_fn, strategies, k_max, k=None, k_min=1, metric="test accuracy", unit="images"):
         if not callable(train_fn):
             raise ValueError("train_fn must be a function (k, strategy) -> accuracy")
         strategies = list(strategies)
@@ -74,7 +75,9 @@ class LabelsPerClassExplorer(RunWidget):
             raise ValueError(f"strategies must be a non-empty list of names, got {strategies!r}")
         if ALL in strategies:
             raise ValueError(f"{ALL!r} is reserved for 'train every strategy'; rename that strategy")
-        self.train_fn, self.strategies, self.metric = train_fn, strategies, str(metric)
+        if not isinstance(unit, str) or not unit.strip():
+            raise ValueError(f"unit must name what is labelled, such as 'images' or 'examples', got {unit!r}")
+        self.train_fn, self.strategies, self.metric, self.unit = train_fn, strategies, str(metric), unit.strip()
         self.k_min, self.k_max = check_positive_int(k_min, "k_min"), check_positive_int(k_max, "k_max")
         if self.k_min > self.k_max:
             raise ValueError(f"k_min must not exceed k_max, got k_min={self.k_min} > k_max={self.k_max}")
@@ -125,5 +128,5 @@ class LabelsPerClassExplorer(RunWidget):
             col = table[name].dropna()
             ax.plot(col.index, col.to_numpy(), marker="o", label=name)
         ax.set_xscale("log")
-        return finish_axes(ax, "labelled images per class (log scale)", self.metric,
+        return finish_axes(ax, f"labelled {self.unit} per class (log scale)", self.metric,
                            legend={"loc": "lower right"})

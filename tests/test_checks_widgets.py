@@ -1,4 +1,5 @@
 """Exercise checks accept right answers, reject wrong ones with a reason; widgets keep every result."""
+import matplotlib.pyplot as plt
 import pytest
 from fastai.vision.all import accuracy, vision_learner
 
@@ -91,6 +92,17 @@ def test_explorer_runs_and_keeps_results():
     assert calls == [5, 5, 7, 7]
     assert ex.results["labels_per_class"].tolist() == [5, 5, 7, 7]
     assert not ex.button.disabled and "Done" in ex.status.value
+
+
+def test_explorer_names_what_is_labelled_on_its_axis():
+    ex = LabelsPerClassExplorer(lambda k, s: 0.5, ["a"], k_max=20, unit="examples")
+    ex.run(3)
+    ax = ex.plot()
+    assert ax.get_xlabel().startswith("labelled examples per class")
+    default = LabelsPerClassExplorer(lambda k, s: 0.5, ["a"], k_max=20)
+    default.run(3)
+    assert default.plot().get_xlabel().startswith("labelled images")
+    plt.close("all")
 
 
 @pytest.mark.parametrize("bad", [0, 21, 2.5, "3", True])
