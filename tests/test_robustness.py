@@ -33,6 +33,7 @@ from course_utils.lessons import l02_feature_extraction as l02
 from course_utils.lessons import l04_gradual_unfreezing as l04
 from course_utils.lessons import l05_discriminative_learning_rates as l05
 from course_utils.lessons import l06_data_augmentation as l06
+from course_utils.lessons import l09_text_and_peft as l09
 from course_utils.lessons import l10_trust_and_ship as l10
 from course_utils.lessons.l03_freezing_and_layer_groups import FreezeExplorer
 from course_utils.lessons.l04_gradual_unfreezing import ScheduleExplorer
@@ -262,6 +263,12 @@ def export_from_other_version(env):
     return lambda: l10.load_export(env.tmp / "digits.pkl")
 
 
+def text_too_long():
+    """Fallback, announced: a text longer than max_tokens is cut to max_tokens and counted in n_truncated."""
+    ids, mask, n_cut = cu.tokenize_texts(["a long review " * 200, "short"], 16)
+    assert ids.shape == (2, 16) and int(mask[0].sum()) == 16 and n_cut == 1
+
+
 # ---------------------------------------------------------------- the table
 
 @dataclass
@@ -442,6 +449,47 @@ CASES = [
     Case("index_dls wgts of the wrong length", call(l10.index_dls, [0, 1, 2], wgts=[1.0, 1.0]), ValueError,
          "one non-negative weight per training item"),
     Case("plot_recalls of nothing", call(l10.plot_recalls, {}), ValueError, "at least one remedy"),
+    # --- text and parameter-efficient fine-tuning (lesson 09): snippets, splits, texts, tokens, LoRA
+    Case("load_snippets from a missing file", lambda env: (lambda: l09.load_snippets(path=env.tmp / "nope.txt")),
+         FileNotFoundError, "does not exist; run 'make setup'"),
+    Case("load_snippets margin=5", call(l09.load_snippets, margin=5), ValueError, "margin must be a number from 0 to 4"),
+    Case("load_snippets margin='0.5'", call(l09.load_snippets, margin="0.5"), ValueError, "margin must be a number"),
+    Case("fixed_splits n_valid odd for two classes", call(l09.fixed_splits, [0, 1] * 50, n_valid=15, n_test=20),
+         ValueError, "n_valid must be a positive multiple of the number of classes"),
+    Case("fixed_splits larger than the data", call(l09.fixed_splits, [0, 1] * 50, n_valid=60, n_test=60), ValueError,
+         "too few for 30 validation and 30 test .* lower n_valid and n_test"),
+    Case("fixed_splits with one class", call(l09.fixed_splits, [1] * 100, n_valid=10, n_test=10), ValueError,
+         "at least two classes"),
+    Case("few_shot k=0", call(l09.few_shot, l09.np.arange(100), [0, 1] * 50, 0, 0), ValueError,
+         "k .labels per class. must be a whole number >= 1"),
+    Case("few_shot k above the pool", call(l09.few_shot, l09.np.arange(10), [0, 1] * 5, 6, 0), ValueError,
+         "lower k to 5 or less"),
+    Case("lora_config r=0", lambda env: (lambda: l09.lora_config(l09.fresh_classifier(), 0)), ValueError,
+         "rank r must be a whole number >= 1"),
+    Case("lora_config r=-2", lambda env: (lambda: l09.lora_config(l09.fresh_classifier(), -2)), ValueError,
+         "rank r must be a whole number >= 1"),
+    Case("lora_config unknown target module", lambda env: (lambda: l09.lora_config(l09.fresh_classifier(), 4, ["qury"])),
+         ValueError, r"\['qury'\] are not linear layers of this model; pick from \['dense', 'key', 'query', 'value'\]"),
+    Case("lora_config no target modules", lambda env: (lambda: l09.lora_config(l09.fresh_classifier(), 4, [])),
+         ValueError, "pick from"),
+    Case("check_texts of no texts", call(cu.check_texts, []), ValueError, "non-empty list of strings"),
+    Case("check_texts of one string", call(cu.check_texts, "a great film"), ValueError, "non-empty list of strings"),
+    Case("check_texts with an empty text", call(cu.check_texts, ["great", "  "]), ValueError,
+         "1 of 2 texts are empty or not strings .first at index 1.*drop or fix them"),
+    Case("check_texts with a number", call(cu.check_texts, ["great", 3.5]), ValueError, "drop or fix them"),
+    Case("check_texts with one class", call(cu.check_texts, ["great", "awful"], [1, 1]), ValueError,
+         "a classifier needs at least two classes"),
+    Case("check_texts with label names", call(cu.check_texts, ["great", "awful"], ["pos", "neg"]), ValueError,
+         "map names to numbers first"),
+    Case("tokenize_texts of non-text", call(cu.tokenize_texts, [b"bytes", "ok"]), ValueError, "drop or fix them"),
+    Case("tokenize_texts max_tokens=1000", call(cu.tokenize_texts, ["ok"], 1000), ValueError, "from 3 to 512"),
+    Case("tokenize_texts of a text too long: cut and counted", lambda env: text_too_long, None),
+    Case("text_dls with no training examples", lambda env: (lambda: cu.text_dls(*cu.tokenize_texts(["a", "b"], 8)[:2],
+                                                                              [0, 1], [], [0, 1])),
+         ValueError, "at least one training and one validation index"),
+    Case("minilm_classifier n_classes=1", call(cu.minilm_classifier, 1), ValueError, "needs two classes"),
+    Case("LabelsPerClassExplorer unit=''", call(LabelsPerClassExplorer, noop_train, ["probe"], k_max=50, unit=""),
+         ValueError, "unit must name what is labelled"),
     # --- strategy lab (lesson 07): unknown names, bad budgets, stale and corrupt cache
     Case("get_strategy unknown name", call(get_strategy, "magic"), ValueError, "unknown strategy 'magic'; choose from"),
     Case("compare_strategies unknown name", lambda env: (lambda: compare_strategies(["magic"], [0], 5, 2,

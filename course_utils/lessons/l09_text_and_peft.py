@@ -56,6 +56,8 @@ def fixed_splits(labels, n_valid=160, n_test=320):
     ``SNIPPET_SPLIT_SEED`` and the same for every lesson seed; few-shot training sets are drawn from ``pool``."""
     y = np.asarray(labels)
     classes = np.unique(y)
+    if len(classes) < 2:
+        raise ValueError(f"all {len(y)} labels are one class ({classes}): a classifier needs at least two classes")
     for name, n in (("n_valid", n_valid), ("n_test", n_test)):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < len(classes) or n % len(classes):
             raise ValueError(f"{name} must be a positive multiple of the number of classes ({len(classes)}), got {n!r}")
@@ -65,7 +67,8 @@ def fixed_splits(labels, n_valid=160, n_test=320):
         idx = rng.permutation(np.flatnonzero(y == c))
         a, b = n_valid // len(classes), n_test // len(classes)
         if len(idx) < a + b + 1:
-            raise ValueError(f"class {c} has {len(idx)} examples, too few for the validation and test splits")
+            raise ValueError(f"class {c} has {len(idx)} examples, too few for {a} validation and {b} test examples "
+                             f"per class plus one to train on: lower n_valid and n_test")
         valid += list(idx[:a])
         test += list(idx[a:a + b])
     valid, test = np.sort(valid), np.sort(test)
@@ -83,15 +86,13 @@ def few_shot(pool, labels, k, seed):
     for c in np.unique(y):
         idx = pool[y == c]
         if len(idx) < k:
-            raise ValueError(f"only {len(idx)} examples of class {c} to draw {k} from")
+            raise ValueError(f"only {len(idx)} examples of class {c} to draw {k} from: lower k to {len(idx)} or less")
         picks += list(rng.choice(idx, k, replace=False))
     return np.sort(picks)
 
 
 @lru_cache(maxsize=1)
 def _pretrained():
-    from transformers.utils import logging
-    logging.disable_progress_bar()   # transformers' "Loading weights" bar would land in the notebook's stderr
     with torch.random.fork_rng():    # loading draws a head; the first fresh copy must not differ from later ones
         return minilm_classifier(2)
 
