@@ -245,11 +245,23 @@ def failures(junit: Path) -> list[dict]:
     for case in ET.parse(junit).getroot().iter("testcase"):
         for bad in list(case.findall("failure")) + list(case.findall("error")):
             name = "::".join(p for p in (case.get("classname", "").replace(".", "/") + ".py", case.get("name", "")) if p)
-            message = (bad.get("message") or (bad.text or "").strip().splitlines()[-1:] or [""])
-            message = message if isinstance(message, str) else message[0]
-            out.append({"test": name, "message": " ".join(message.split())[:200], "text": bad.text or ""})
+            out.append({"test": name, "message": failure_message(bad.text or "", bad.get("message") or ""),
+                        "text": bad.text or ""})
             break
     return out
+
+
+EXCEPTION_LINE = re.compile(r"^(?:E\s+)?([A-Za-z_][\w.]*(?:Error|Exception|Interrupt)): ?(.*)$")
+
+
+def failure_message(text: str, fallback: str) -> str:
+    """The exception that really failed: the last `SomeError: ...` line of a traceback, an
+    AssertionError only when nothing else is there (pytest wraps a subprocess's error in one)."""
+    found = [m for m in (EXCEPTION_LINE.match(line.strip()) for line in text.splitlines()) if m]
+    other = [m for m in found if m.group(1) != "AssertionError"]
+    best = (other or found)[-1] if found else None
+    message = f"{best.group(1)}: {best.group(2)}" if best else (fallback or (text.strip().splitlines() or [""])[-1])
+    return " ".join(message.split())[:200]
 
 
 def attribute(fails: list[dict], modules: dict[str, list[str]]) -> dict[str, str]:

@@ -185,6 +185,15 @@ def test_failures_are_read_from_junit_and_attributed_by_traceback(canary, tmp_pa
     assert text.endswith("First failure: unit: tests/test_core.py::test_fit")
 
 
+def test_failure_message_is_the_real_exception(canary):
+    wrapped = ("E   AssertionError: machine: AMD EPYC\nE     Traceback (most recent call last):\n"
+               "E       File \"scripts/benchmark.py\", line 485, in main\nE     KeyError: 'target_s'\n"
+               "E   assert 1 == 0")
+    assert canary.failure_message(wrapped, "AssertionError: machine: AMD EPYC ...") == "KeyError: 'target_s'"
+    assert canary.failure_message("E   AssertionError: 0.91 != 0.93\nE   assert False", "") == "AssertionError: 0.91 != 0.93"
+    assert canary.failure_message("no exception here", "the message") == "the message"
+
+
 def test_moved_dependencies_compare_the_freeze_with_constraints(canary):
     freeze = "fastai==2.9.0\nnumpy==2.5.0\nrich==15.0.0\nnewpkg==1.0\n-e git+x#egg=y\n"
     constraints = "numpy==2.4.6\nrich==15.0.0\nfastai==2.8.12\n"
