@@ -205,6 +205,22 @@ def lesson_08(nb):
     return i
 
 
+def lesson_09(nb):
+    """Pick 4 labels/class and head only, press Train: a k = 4 row appears, the status names head only."""
+    i = cell_index(nb.path, "LabelsPerClassExplorer(")
+    out = nb.outputs(i)
+    rows = table_rows(out)
+    assert rows >= 1, "the explorer shows no table after its cells ran (the tagged cell that presses Train)"
+    set_slider(out, "labels/class", 4)
+    wait_for(lambda: slider_value(out, "labels/class") == "4", 30, "the slider to read 4")
+    out.locator(".widget-toggle-buttons button", has_text="head only").first.click()
+    click_button(out, "Train")
+    wait_for(lambda: table_rows(out) == rows + 1, ACTION_TIMEOUT, "a new row (k = 4) in the summary table")
+    assert "Done (4 labels/class): head only" in status_text(out)
+    assert_no_failure(out)
+    return i
+
+
 def lesson_10(nb):
     """Move the imbalance ratio to 0.5 and press Run: one new row per remedy, the status says the ratio is done."""
     i = cell_index(nb.path, "ImbalanceExplorer(")
@@ -227,6 +243,7 @@ LESSONS = {
     "05_discriminative_learning_rates": lesson_05,
     "06_data_augmentation": lesson_06,
     "08_real_imagenet_network": lesson_08,
+    "09_text_and_peft": lesson_09,
     "10_trust_and_ship": lesson_10,
 }
 
