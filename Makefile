@@ -97,7 +97,8 @@ clean:
 # Reproducibility: every notebook executed three times in a row must pass nbval each time, then
 # every lesson re-runs with other seeds (COURSE_SEEDS=5,6,7,8,9) in a kernel with the network blocked
 # at the socket level and must reach the same True/False in each cell tagged `claim`
-# (tests/test_claims_other_seeds.py, marked slow so that make unit skips it).
+# (tests/test_claims_other_seeds.py, marked slow so that make unit skips it); then the student copies, and every
+# lesson in the full tier on fake local data (tests/test_full_tier_smoke.py: runs, claims print; values not compared).
 .PHONY: repro
 repro: export OMP_NUM_THREADS = 2
 repro: setup
@@ -107,6 +108,8 @@ repro: setup
 	COURSE_LAB_CACHE=$$(mktemp -d) $(PY) -m pytest -q -m slow tests/test_claims_other_seeds.py
 	@echo "== student copies (solutions removed, exercises unanswered) run top to bottom"
 	$(PY) -m pytest -q -m slow tests/test_teaching_kit.py
+	@echo "== the full tier (COURSE_MODE=full): every lesson on a fake Pets archive and random resnet34 weights, offline, COURSE_SMOKE=1"
+	$(PY) -m pytest -q -m slow tests/test_full_tier_smoke.py
 
 # A canary for new releases (scripts/canary.py): the newest registry versions of the direct dependencies (torch
 # paired to the newest torchvision's metadata) in a throwaway venv under build/canary/, then the unit tests and

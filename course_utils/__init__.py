@@ -16,7 +16,7 @@ warnings.filterwarnings("ignore", message=r".*mode\.chained_assignment.* option 
 
 from .config import (DATA_DIR, DEFAULT_SEEDS, MODES, REPO_ROOT, SEEDS_ENV, check_labels_per_class,  # noqa: E402
                      check_mode, check_positive_int, check_seed, get_mode, is_whole_number, lesson_seeds,
-                     seed_everything, set_mode, tier_settings)
+                     is_smoke, seed_everything, set_mode, tier_settings)
 from .data import (AUG_DEFAULTS, CHARS, CLASSES, DIGIT_SAFE, DIGIT_SAFE_PAD, IMAGE_SIZE, LETTERS, N_TEST, N_VALID,  # noqa: E402
                    PAD_MODES,
                    RECIPE, check_aug_knobs, checked_aug_transforms, digit_images, digit_safe_tfms, digit_tensors, digits_dls,

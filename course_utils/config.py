@@ -9,6 +9,8 @@ MODES = ("quick", "full")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("COURSE_DATA_DIR", REPO_ROOT / "data"))
 SEEDS_ENV = "COURSE_SEEDS"
+SMOKE_ENV = "COURSE_SMOKE"   # "1": the smallest settings that still run every cell (the full tier's smoke test)
+SMOKE_SEEDS = 2              # a paired interval needs two seeds
 DEFAULT_SEEDS = (0, 1, 2, 3, 4)   # five: enough for a paired interval to exclude zero when a difference is real
 
 _mode = None
@@ -35,11 +37,19 @@ def set_mode(mode):
     return _mode
 
 
+def is_smoke():
+    """True when ``COURSE_SMOKE=1``: every lesson runs with tiny settings to check it runs, not what it finds."""
+    return os.environ.get(SMOKE_ENV, "").strip() == "1"
+
+
 def tier_settings():
-    """Training settings each tier's lessons start from: learning rate, epoch budget, image size."""
+    """Training settings each tier's lessons start from: learning rate, epoch budget, image size
+    (with ``COURSE_SMOKE=1``: one epoch on 32-pixel images, whichever tier)."""
     if get_mode() == "full":
-        return {"lr": 2e-3, "epochs": 2, "size": 224}  # fastai's defaults for resnet34 on Pets
-    return {"lr": 1e-2, "epochs": 2, "size": 32}
+        settings = {"lr": 2e-3, "epochs": 2, "size": 224}  # fastai's defaults for resnet34 on Pets
+    else:
+        settings = {"lr": 1e-2, "epochs": 2, "size": 32}
+    return {**settings, "epochs": 1, "size": 32} if is_smoke() else settings
 
 
 # ---- argument checks: one clear ValueError instead of a deep traceback ----------------------
@@ -82,10 +92,11 @@ def seed_everything(seed):
 
 
 def lesson_seeds(default=DEFAULT_SEEDS):
-    """The seeds a lesson compares over: ``default``, or ``COURSE_SEEDS="5,6,7,8,9"`` from the environment."""
+    """The seeds a lesson compares over: ``default`` (its first two with ``COURSE_SMOKE=1``), or
+    ``COURSE_SEEDS="5,6,7,8,9"`` from the environment."""
     raw = os.environ.get(SEEDS_ENV, "").strip()
     if not raw:
-        return list(default)
+        return list(default)[:SMOKE_SEEDS] if is_smoke() else list(default)
     try:
         seeds = [int(part) for part in raw.split(",") if part.strip()]
     except ValueError:

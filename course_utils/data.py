@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw, ImageFont
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from .config import check_labels_per_class, check_positive_int, check_seed, get_mode
+from .config import check_labels_per_class, check_positive_int, check_seed, get_mode, tier_settings
 
 # ---- source data: printed characters ---------------------------------------------------
 
@@ -197,6 +197,7 @@ def tier_dls(k, seed=0, **kwargs):
     """DataLoaders with ``k`` labelled training images per class and the tier's fixed validation split."""
     if get_mode() == "full":
         from .folders import pets_dls
+        kwargs.setdefault("size", tier_settings()["size"])
         return pets_dls(k=k, seed=seed, **kwargs)
     return digits_dls(k, seed=seed, **kwargs)
 
