@@ -314,3 +314,13 @@ def test_benchmark_reports_a_ratio_as_a_ratio():
     assert bench._result({**rec, "ratio": 1.4}) == "over"
     table = bench.markdown_table({"machine": {}, "env": {}, "date": "2026-12-04", "items": [{**rec, "result": "pass"}]})
     assert "| fastai ÷ plain | 1.19× | - | ≤ 1.3× | pass |" in table
+
+
+def test_a_missed_ratio_target_is_reported_as_a_ratio_not_seconds():
+    # the fastai-vs-PyTorch row has target_ratio and no target_s: make bench used to crash (KeyError) when it missed
+    bench = load_benchmark()
+    ratio = {"label": "fastai ÷ plain PyTorch", "ratio": 1.41, "target_ratio": 1.3, "wall_s": 1.5}
+    assert bench.missed_line(ratio) == "target missed: fastai ÷ plain PyTorch: ratio 1.41 (target at most 1.3)"
+    lesson = {"label": "lesson `x`", "wall_s": 130.0, "target_s": 120}
+    assert bench.missed_line(lesson).startswith("target missed: lesson `x` took ")
+    assert "(target 120 s)" in bench.missed_line(lesson)
