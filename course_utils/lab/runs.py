@@ -27,7 +27,7 @@ from .strategies import get_strategy, make_learner
 COLUMNS = ["strategy", "augment", "labels_per_class", "seed", "lr", "epoch", "train_loss", "valid_loss", "accuracy",
            "test_accuracy", "wall_seconds", "trainable_params", "source_accuracy", "source_probe_accuracy"]
 RUN_KEYS = ["strategy", "augment", "labels_per_class", "seed", "lr"]
-LAB_VERSION = 4   # bump when the way a run is trained or measured changes: every cached result recomputes
+LAB_VERSION = 5   # bump when the way a run is trained or measured changes: every cached result recomputes
 RATE_GRID = (1e-3, 3e-3, 1e-2)   # the log grid each strategy's rate is chosen from, on validation
 
 
