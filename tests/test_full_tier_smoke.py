@@ -9,6 +9,7 @@ every non-loopback connection refused (``scripts/offline``). It checks that each
 tagged ``claim`` prints something; the values are not compared (the images are flat colours, the weights random).
 """
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,22 @@ import claims_other_seeds as cos  # noqa: E402
 
 PETS_PER_BREED = 90   # lessons ask for up to 50 labels per breed from the 64% of files the fixed splits leave for training
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# Lessons that run exactly as in the quick tier whatever COURSE_MODE says: executing them here would only repeat
+# nbval. Each reason is checked by test_same_in_both_tiers below, so a lesson that starts reading the tier is run.
+SAME_IN_BOTH = {"08": "sets the quick tier itself (cu.set_mode): digits and the offline ImageNet backbone",
+                "09": "reads no tier setting: text and its own transformer",
+                "10": "reads no tier setting: the digits"}
+TIER_READS = re.compile(r"cu\.tier_|get_mode|tier_settings|\blab\.")
+
+
+def _code(lesson):
+    return "\n".join(c.source for c in nbformat.read(lesson, as_version=4).cells if c.cell_type == "code")
+
+
+def _param(lesson):
+    number = lesson.name.split("_")[0]
+    marks = [pytest.mark.skip(reason=f"runs as in the quick tier: {SAME_IN_BOTH[number]}")] if number in SAME_IN_BOTH else []
+    return pytest.param(lesson, id=number, marks=marks)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +64,7 @@ def full_tier_env(pets_archive, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lesson", LESSONS, ids=lambda p: p.name.split("_")[0])
+@pytest.mark.parametrize("lesson", [_param(p) for p in LESSONS])
 def test_lesson_runs_in_full_mode(lesson, full_tier_env, tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "run_notebooks.py"), "--out", str(tmp_path),
                            str(lesson)], env=full_tier_env, capture_output=True, text=True, cwd=ROOT)
@@ -57,6 +74,19 @@ def test_lesson_runs_in_full_mode(lesson, full_tier_env, tmp_path):
     claims = [i for i, c in enumerate(code, 1) if cos.CLAIM_TAG in c.metadata.get("tags", [])]
     silent = [i for i in claims if not "".join(cos._text(o) for o in code[i - 1].outputs).strip()]
     assert not silent, f"{lesson.name}: claim cells {silent} printed nothing in full mode"
+
+
+@pytest.mark.parametrize("number", sorted(SAME_IN_BOTH))
+def test_same_in_both_tiers(number):
+    """The lessons the smoke test skips really ignore the tier: 08 pins quick before anything reads it, 09 and 10
+    never read it."""
+    code = _code(next(p for p in LESSONS if p.name.startswith(number + "_")))
+    pin = code.find('cu.set_mode("quick")')
+    first_read = TIER_READS.search(code)
+    if number == "08":
+        assert pin >= 0 and (first_read is None or first_read.start() > pin), "lesson 08 must pin the quick tier first"
+    else:
+        assert first_read is None and "set_mode" not in code, f"lesson {number} reads the tier: run it in the smoke test"
 
 
 def test_smoke_settings_come_from_config(monkeypatch):
