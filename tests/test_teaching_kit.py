@@ -4,6 +4,7 @@ Fast checks run in `make unit`. Executing a student copy costs what running the 
 `make unit` executes one cheap lesson's copy (03, about 30 s); `test_every_student_copy_runs_unanswered`
 executes all of them and is marked slow (`make repro` runs it).
 """
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -17,6 +18,16 @@ WITH_EXERCISES = [p for p in LESSONS if "Questionnaire" in p.read_text()]
 TEACHING = ROOT / "teaching"
 CHEAP_LESSON = "03"          # the student copy `make unit` executes (the fastest lesson with exercises)
 DOTS = re.compile(r"(?<![\w.])\.\.\.(?![\w.])")
+
+
+def is_answer_cell(source):
+    """True when the code holds a bare `...` (Python's Ellipsis, the blank a learner fills in); an ellipsis inside a
+    string or a docstring (a printed "..." between two numbers) does not count."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:             # an IPython magic: fall back to the text
+        return bool(DOTS.search(source))
+    return any(isinstance(n, ast.Constant) and n.value is Ellipsis for n in ast.walk(tree))
 UNANSWERED = ("not answered yet", "✗")
 
 
@@ -123,7 +134,7 @@ def run_student_copy(lesson, out_dir):
     copy = make_student.write_student_copy(lesson, out_dir)
     nb, seconds, error = run_notebooks.execute_notebook(copy)
     assert error is None, f"student copy of {lesson.name} failed: {error}"
-    answer_cells = [c for c in nb.cells if c.cell_type == "code" and DOTS.search(c.source)]
+    answer_cells = [c for c in nb.cells if c.cell_type == "code" and is_answer_cell(c.source)]
     for c in answer_cells:
         printed = "".join(o.get("text", "") for o in c.outputs if o.get("output_type") == "stream")
         assert any(u in printed for u in UNANSWERED), \
