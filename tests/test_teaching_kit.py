@@ -28,6 +28,8 @@ def is_answer_cell(source):
     except SyntaxError:             # an IPython magic: fall back to the text
         return bool(DOTS.search(source))
     return any(isinstance(n, ast.Constant) and n.value is Ellipsis for n in ast.walk(tree))
+
+
 UNANSWERED = ("not answered yet", "✗")
 
 
@@ -68,7 +70,7 @@ def test_every_exercise_has_a_tagged_solution_right_after_its_answer_cell(lesson
         cell, before = nb.cells[i], nb.cells[i - 1]
         assert cell.cell_type == "code" and tag_solutions.is_solution_cell(cell), \
             f"{lesson.name} cell {i}: tagged `solution` but is not a `# Solution` code cell"
-        assert before.cell_type == "code" and DOTS.search(before.source), \
+        assert before.cell_type == "code" and is_answer_cell(before.source), \
             f"{lesson.name} cell {i}: the cell before a solution should be the learner's answer cell with `...`"
 
 
@@ -117,7 +119,7 @@ def test_student_copy_has_no_solution_and_no_outputs(lesson, exporter, tmp_path)
     code = [c for c in copy.cells if c.cell_type == "code"]
     assert all(not c.outputs and c.execution_count is None for c in code), f"{lesson.name}: outputs were not cleared"
     if lesson in WITH_EXERCISES:
-        assert any(DOTS.search(c.source) for c in code), f"{lesson.name}: the answer cells (`...`) are missing"
+        assert any(is_answer_cell(c.source) for c in code), f"{lesson.name}: the answer cells (`...`) are missing"
 
 
 def test_make_student_refuses_a_lesson_with_an_untagged_solution(tmp_path, exporter):
